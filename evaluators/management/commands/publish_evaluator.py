@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from evaluators.services import PublishError, evaluator_version_publish
+
+
+class Command(BaseCommand):
+    help = "Publish a WebAssembly component as an immutable evaluator version."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="the component (.wasm)")
+        parser.add_argument("--name", required=True, help="namespace/name, e.g. acme/tone")
+        parser.add_argument("--version", required=True, dest="semver", help="semantic version, e.g. 1.0.0")
+
+    def handle(self, *args, path: str, name: str, semver: str, **options):
+        file = Path(path)
+        if not file.is_file():
+            raise CommandError(f"{path}: no such file")
+        try:
+            row, created = evaluator_version_publish(name=name, version=semver, wasm=file.read_bytes())
+        except PublishError as exc:
+            raise CommandError(str(exc)) from None
+        verb = "published" if created else "already published (same bytes)"
+        caps = ", ".join(row.capabilities) or "none"
+        self.stdout.write(f"{row.reference} {verb}: sha256 {row.digest}, world {row.world}, capabilities {caps}")

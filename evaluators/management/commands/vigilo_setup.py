@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from evaluators.build import BuildError, bundled_sources, component_build
+from evaluators.management.commands.evaluator_build import world_of
+from evaluators.runtime import sandbox_host
+from evaluators.services import PublishError, evaluator_version_publish
+
+
+class Command(BaseCommand):
+    help = "Migrate the database, build the bundled evaluators from source and publish them. Safe to re-run."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--only", nargs="*", default=None, help="bundled evaluator folders to build")
+
+    def handle(self, *args, only: list[str] | None, **options):
+        Path(settings.VIGILO_DATA_DIR).mkdir(parents=True, exist_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("database migrated")
+        host = sandbox_host()
+        for src in bundled_sources():
+            if only and src.name not in only:
+                continue
+            started = time.monotonic()
+            try:
+                wasm_path = component_build(
+                    source_dir=src, cache_dir=Path(settings.VIGILO_DATA_DIR) / "build", world=world_of(src)
+                )
+                wasm = wasm_path.read_bytes()
+                loaded = host.load(digest=hashlib.sha256(wasm).hexdigest(), fetch=lambda w=wasm: w)
+                info = host.describe(loaded)
+                row, created = evaluator_version_publish(name=info["name"], version=info["version"], wasm=wasm)
+            except (BuildError, PublishError) as exc:
+                raise CommandError(f"bundled evaluator {src.name}: {exc}") from None
+            state = "published" if created else "up to date"
+            self.stdout.write(f"{row.reference:<34} {state} ({time.monotonic() - started:.1f} s)")

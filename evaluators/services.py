@@ -1,0 +1,104 @@
+"""Writes to the evaluator registry: publishing immutable versions and changing their state."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import IntegrityError, transaction
+
+from evaluators.artifacts import artifact_store
+from evaluators.models import Evaluator, EvaluatorVersion
+from evaluators.runtime import sandbox_host
+from evaluators.sandbox import ComponentRejected
+from evaluators.semver import NAME, Version, VersionError
+
+MAX_COMPONENT_BYTES = 64 << 20
+
+
+class PublishError(ValueError):
+    """Publishing was refused; the message says why."""
+
+
+def evaluator_version_publish(*, name: str, version: str, wasm: bytes) -> tuple[EvaluatorVersion, bool]:
+    """Publish `wasm` as `name@version`. Returns (version, created).
+
+    Publishing the same bytes again is a no-op; different bytes under an existing version are refused.
+    """
+    if not NAME.match(name or ""):
+        raise PublishError(f"{name!r} is not an evaluator name like namespace/name (lowercase, digits, - and _)")
+    try:
+        parsed = Version.parse(version)
+    except VersionError as exc:
+        raise PublishError(str(exc)) from None
+    if len(wasm) > MAX_COMPONENT_BYTES:
+        raise PublishError(f"component is {len(wasm)} bytes; the limit is {MAX_COMPONENT_BYTES}")
+    digest = hashlib.sha256(wasm).hexdigest()
+    namespace, short = name.split("/")
+    existing = EvaluatorVersion.objects.filter(
+        evaluator__namespace=namespace, evaluator__name=short, version=str(parsed)
+    ).first()
+    if existing is not None:
+        if existing.digest == digest:
+            return existing, False
+        raise PublishError(
+            f"{name}@{parsed} is already published with digest {existing.digest}; versions are immutable, "
+            "publish a new version instead"
+        )
+
+    host = sandbox_host()
+    try:
+        component, contract = host.inspect(wasm)
+    except ComponentRejected as exc:
+        raise PublishError(f"{name}@{parsed} refused: {exc}") from None
+    digest = artifact_store(data=wasm)
+    try:
+        loaded = host.load(digest=digest, fetch=lambda: wasm)  # precompiles into the disk cache
+        info = host.describe(loaded)
+    except ComponentRejected as exc:
+        raise PublishError(f"{name}@{parsed} refused: {exc}") from None
+    del component
+
+    try:
+        with transaction.atomic():
+            evaluator, _ = Evaluator.objects.get_or_create(namespace=namespace, name=short)
+            row = EvaluatorVersion.objects.create(
+                evaluator=evaluator,
+                version=str(parsed),
+                major=parsed.major,
+                minor=parsed.minor,
+                patch=parsed.patch,
+                prerelease=parsed.prerelease,
+                digest=digest,
+                size=len(wasm),
+                contract_version=contract.contract_version,
+                world=contract.world,
+                capabilities=list(contract.capabilities),
+                imports=list(contract.imports),
+                description=info["description"],
+                config_schema=info["config_schema"],
+                info=info,
+            )
+    except IntegrityError:
+        # A concurrent publish of the same version won the race: same rules as above.
+        return evaluator_version_publish(name=name, version=version, wasm=wasm)
+    return row, True
+
+
+ALLOWED_STATE_CHANGES = {
+    EvaluatorVersion.State.ACTIVE: {"deprecated", "yanked", "disabled"},
+    EvaluatorVersion.State.DEPRECATED: {"active", "yanked", "disabled"},
+    EvaluatorVersion.State.YANKED: {"active", "disabled"},
+    EvaluatorVersion.State.DISABLED: {"active"},
+}
+
+
+def evaluator_version_set_state(*, version: EvaluatorVersion, state: str) -> EvaluatorVersion:
+    """Change a version's state with a guarded update (the only mutable field)."""
+    allowed = ALLOWED_STATE_CHANGES.get(EvaluatorVersion.State(version.state), set())
+    if state not in allowed:
+        raise PublishError(f"{version.reference} cannot go from {version.state} to {state}")
+    updated = EvaluatorVersion.objects.filter(pk=version.pk, state=version.state).update(state=state)
+    if updated != 1:
+        raise PublishError(f"{version.reference} changed state concurrently; reload and retry")
+    version.state = state
+    return version

@@ -1,0 +1,95 @@
+"""Writing outbox rows and moving them through their states. Callers hold the surrounding transaction."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from outbox.models import OutboxEvent
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    shard: int = 0
+
+
+def outbox_write(*, messages: list[Message]) -> None:
+    """Insert rows in the caller's transaction; a row whose dedupe key exists is skipped (ON CONFLICT DO NOTHING)."""
+    if not messages:
+        return
+    now = timezone.now()
+    OutboxEvent.objects.bulk_create(
+        [
+            OutboxEvent(topic=m.topic, dedupe_key=m.dedupe_key, payload=m.payload, shard=m.shard, available_at=now)
+            for m in messages
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    transaction.on_commit(_kick)
+
+
+def _kick() -> None:
+    from outbox.relay import relay_kick  # the relay decides how to wake itself (thread or Celery task)
+
+    relay_kick()
+
+
+def outbox_claim(*, limit: int) -> tuple[uuid.UUID, list[OutboxEvent]]:
+    """Claim up to `limit` due rows with a fresh token. Rows claimed by someone else are skipped."""
+    token = uuid.uuid4()
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.VIGILO_OUTBOX_CLAIM_SECONDS)
+    with transaction.atomic():
+        due = OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING, available_at__lte=now).exclude(
+            claimed_until__gt=now
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.order_by("id").values_list("id", flat=True)[:limit])
+        if ids:
+            OutboxEvent.objects.filter(id__in=ids).update(claim_token=token, claimed_until=until)
+    return token, list(OutboxEvent.objects.filter(id__in=ids, claim_token=token).order_by("id"))
+
+
+def outbox_mark_published(*, ids: list[int], token: uuid.UUID) -> int:
+    """Mark rows published, only where this claim still holds them."""
+    return OutboxEvent.objects.filter(id__in=ids, claim_token=token, status=OutboxEvent.Status.PENDING).update(
+        status=OutboxEvent.Status.PUBLISHED, published_at=timezone.now(), claim_token=None, claimed_until=None
+    )
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with full jitter, capped at five minutes."""
+    return random.uniform(0, min(300.0, 0.5 * 2**attempts))
+
+
+def outbox_mark_failed(*, event: OutboxEvent, token: uuid.UUID, error: str) -> None:
+    """Reschedule with backoff, or mark dead after the attempt limit; only while holding the claim."""
+    attempts = event.attempts + 1
+    dead = attempts >= settings.VIGILO_OUTBOX_MAX_ATTEMPTS
+    OutboxEvent.objects.filter(id=event.id, claim_token=token, status=OutboxEvent.Status.PENDING).update(
+        attempts=attempts,
+        status=OutboxEvent.Status.DEAD if dead else OutboxEvent.Status.PENDING,
+        available_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)),
+        last_error=error[:2000],
+        claim_token=None,
+        claimed_until=None,
+    )
+
+
+def outbox_retry_dead(*, ids: list[int]) -> int:
+    """Give dead rows another round of attempts (the admin's retry action)."""
+    return OutboxEvent.objects.filter(id__in=ids, status=OutboxEvent.Status.DEAD).update(
+        status=OutboxEvent.Status.PENDING, attempts=0, available_at=timezone.now(), last_error=""
+    )

@@ -1,0 +1,10 @@
+from celery import shared_task
+
+from outbox.relay import relay_once
+
+
+@shared_task(name="outbox.relay", ignore_result=True)
+def relay() -> int:
+    from outbox.transport import CeleryTransport  # noqa: PLC0415
+
+    return relay_once(transport=CeleryTransport())

@@ -1,0 +1,323 @@
+"""Chunk processing and run finalization: the same code under the embedded pool and under Celery workers.
+
+A chunk is claimed by a guarded update that sets a fresh lease token and bumps its attempt. Results are
+written in batches, each batch guarded by the lease (it also renews it); the unique key
+(execution, attempt, binding) makes a repeated write a no-op. Completion, by token, writes the aggregates in
+the same transaction. The last chunk to finish finalizes the run; exactly one finalizer wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from evaluators.runtime import component_load, default_limits, sandbox_host
+from evaluators.sandbox import Invocation
+from gating.profile import Profile, profile_parse
+from gating.scoring import (
+    BindingOutcome,
+    ExecutionSummary,
+    Operational,
+    binding_score,
+    execution_aggregate,
+    verdict_compute,
+)
+from outbox.services import outbox_write
+from runs.models import Chunk, EvaluatorResult, Execution, ExecutionAggregate, Run
+from runs.services import lease_until, run_event, run_mark_running
+from runs.transitions import TransitionError, transition
+
+log = logging.getLogger(__name__)
+RESULT_BATCH = 25  # executions per guarded write (and lease renewal)
+
+
+class LeaseLost(RuntimeError):
+    """The chunk's lease was taken over, expired or cancelled: stop without writing more."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    chunk_id: int
+    run_id: uuid.UUID
+    token: uuid.UUID
+    attempt: int
+
+
+def chunk_claim(*, chunk_id: int) -> Claim | None:
+    """pending -> leased with a new token and attempt. None when someone else has it or it is finished."""
+    token = uuid.uuid4()
+    with transaction.atomic():
+        chunk = Chunk.objects.filter(pk=chunk_id).values("run_id", "attempt", "state").first()
+        if chunk is None or chunk["state"] != Chunk.State.PENDING:
+            return None
+        attempt = chunk["attempt"] + 1
+        try:
+            transition(
+                model=Chunk,
+                pk=chunk_id,
+                to=Chunk.State.LEASED,
+                guard={"attempt": chunk["attempt"]},
+                attempt=attempt,
+                lease_token=token,
+                leased_until=lease_until(),
+                heartbeat_at=timezone.now(),
+            )
+        except TransitionError:
+            return None
+        Execution.objects.filter(chunk_id=chunk_id).update(attempt=attempt)
+    return Claim(chunk_id=chunk_id, run_id=chunk["run_id"], token=token, attempt=attempt)
+
+
+def _renew(claim: Claim) -> None:
+    updated = Chunk.objects.filter(pk=claim.chunk_id, state=Chunk.State.LEASED, lease_token=claim.token).update(
+        leased_until=lease_until(), heartbeat_at=timezone.now()
+    )
+    if updated != 1:
+        raise LeaseLost(f"chunk {claim.chunk_id} is no longer leased by this worker")
+
+
+def chunk_record_results(*, claim: Claim, results: list[EvaluatorResult]) -> None:
+    """Write a batch of results while holding the lease (renewing it); duplicates are ignored."""
+    with transaction.atomic():
+        _renew(claim)
+        EvaluatorResult.objects.bulk_create(results, ignore_conflicts=True, batch_size=500)
+
+
+def _outcome_of(result: EvaluatorResult) -> BindingOutcome:
+    return BindingOutcome(
+        outcome=result.outcome,
+        kind=result.kind or None,
+        value=result.measurement,
+        error_code=result.error_code or None,
+        error_message=result.error_message or None,
+    )
+
+
+def chunk_complete(*, claim: Claim, profile: Profile) -> None:
+    """Aggregate the chunk's executions from the current attempt's results and complete it by token."""
+    with transaction.atomic():
+        _renew(claim)
+        executions = list(Execution.objects.filter(chunk_id=claim.chunk_id).only("id", "run_id", "shard"))
+        by_execution: dict[int, dict[str, BindingOutcome]] = {e.id: {} for e in executions}
+        for result in EvaluatorResult.objects.filter(
+            execution__chunk_id=claim.chunk_id, attempt=claim.attempt
+        ).only("execution_id", "binding_id", "outcome", "kind", "measurement", "error_code", "error_message"):
+            by_execution[result.execution_id][result.binding_id] = _outcome_of(result)
+        rows = []
+        for e in executions:
+            agg = execution_aggregate(profile=profile, results=by_execution[e.id])
+            rows.append(
+                ExecutionAggregate(
+                    execution_id=e.id,
+                    run_id=e.run_id,
+                    shard=e.shard,
+                    attempt=claim.attempt,
+                    status=agg.status,
+                    aggregate_score=agg.aggregate_score,
+                    dimension_scores=agg.dimension_scores,
+                    binding_scores={k: _score_dict(v) for k, v in agg.binding_scores.items()},
+                    blocking_failures=list(agg.blocking_failures),
+                    reasons=list(agg.reasons),
+                )
+            )
+        ExecutionAggregate.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        transition(
+            model=Chunk,
+            pk=claim.chunk_id,
+            to=Chunk.State.COMPLETED,
+            guard={"lease_token": claim.token},
+            lease_token=None,
+            leased_until=None,
+            completed_at=timezone.now(),
+        )
+
+
+def _score_dict(score: Any) -> dict[str, Any]:
+    return {
+        "outcome": score.outcome,
+        "score": score.score,
+        "passed": score.passed,
+        "error_code": score.error_code,
+        "error_message": score.error_message,
+    }
+
+
+def _result_row(
+    *, execution: Execution, claim: Claim, run: Run, binding: Any, version_id: int, inv: Invocation, blocking: bool
+) -> EvaluatorResult:
+    outcome = BindingOutcome(
+        outcome=inv.outcome, kind=inv.kind, value=inv.value, error_code=inv.error_code, error_message=inv.error_message
+    )
+    scored = binding_score(binding=binding, result=outcome)
+    judgment = "" if scored.passed is None else ("passed" if scored.passed else "failed")
+    return EvaluatorResult(
+        execution_id=execution.id,
+        run_id=run.id,
+        shard=run.shard,
+        attempt=claim.attempt,
+        binding_id=binding.id,
+        evaluator_version_id=version_id,
+        outcome=inv.outcome,
+        kind=inv.kind or "",
+        measurement=inv.value,
+        abstention=inv.abstention,
+        score=scored.score,
+        judgment=judgment,
+        blocking=blocking,
+        error_code=inv.error_code or (scored.error_code if scored.outcome == "error" else "") or "",
+        error_message=inv.error_message or (scored.error_message if scored.outcome == "error" else "") or "",
+        findings=inv.findings,
+        explanation=inv.explanation or "",
+        logs=inv.logs,
+        logs_truncated=inv.logs_truncated,
+        duration_ms=inv.duration_ms,
+        fuel_used=inv.fuel_used,
+        model_usage=inv.model_usage,
+    )
+
+
+def chunk_process(*, chunk_id: int) -> str:
+    """Evaluate every case of the chunk with every binding. Safe to call twice, concurrently: one effect."""
+    claim = chunk_claim(chunk_id=chunk_id)
+    if claim is None:
+        return "skipped"
+    run = Run.objects.select_related("profile_version").get(pk=claim.run_id)
+    run_mark_running(run_id=run.id)
+    profile = profile_parse(data=run.profile_version.document)
+    host = sandbox_host()
+    base_limits = default_limits()
+    bindings = []
+    for binding in profile.bindings:
+        pin = run.pins[binding.id]
+        dimension = profile.dimensions[binding.dimension]
+        limits = base_limits.override(binding.limits)
+        bindings.append((binding, pin, component_load(digest=pin["digest"]), limits, binding.blocking or dimension.blocking))
+    try:
+        pending: list[EvaluatorResult] = []
+        executions = list(Execution.objects.filter(chunk_id=chunk_id).order_by("ordinal"))
+        for i, execution in enumerate(executions, start=1):
+            snapshot = execution.snapshot
+            for binding, pin, loaded, limits, blocking in bindings:
+                data = {
+                    "run_id": str(run.id),
+                    "execution_id": str(execution.id),
+                    "attempt": claim.attempt,
+                    "case": snapshot,
+                    "output": snapshot.get("output"),
+                    "config": binding.config,
+                }
+                inv = host.evaluate(loaded, data=data, limits=limits)
+                pending.append(
+                    _result_row(
+                        execution=execution,
+                        claim=claim,
+                        run=run,
+                        binding=binding,
+                        version_id=pin["version_id"],
+                        inv=inv,
+                        blocking=blocking,
+                    )
+                )
+            if i % RESULT_BATCH == 0:
+                chunk_record_results(claim=claim, results=pending)
+                pending = []
+        chunk_record_results(claim=claim, results=pending)
+        chunk_complete(claim=claim, profile=profile)
+    except (LeaseLost, TransitionError) as exc:
+        log.info("chunk %s attempt %s stopped: %s", chunk_id, claim.attempt, exc)
+        return "lease_lost"
+    run_finalize_if_done(run_id=run.id)
+    return "completed"
+
+
+def chunk_release(*, claim: Claim) -> None:
+    """Give a leased chunk back (graceful shutdown) so another worker can take it at once."""
+    from runs.services import chunk_ready_message  # noqa: PLC0415
+
+    with transaction.atomic():
+        try:
+            transition(
+                model=Chunk, pk=claim.chunk_id, to=Chunk.State.PENDING, guard={"lease_token": claim.token},
+                lease_token=None, leased_until=None,
+            )
+        except TransitionError:
+            return
+        chunk = Chunk.objects.get(pk=claim.chunk_id)
+        outbox_write(messages=[chunk_ready_message(chunk=chunk, generation=f"release-{claim.attempt}")])
+
+
+def run_summaries(*, run: Run) -> list[ExecutionSummary]:
+    from gating.scoring import BindingScore, ExecutionAggregate as Agg  # noqa: PLC0415
+
+    out = []
+    rows = ExecutionAggregate.objects.filter(run=run).select_related("execution").order_by("execution__ordinal")
+    for row in rows.iterator(chunk_size=2000):
+        agg = Agg(
+            status=row.status,
+            aggregate_score=row.aggregate_score,
+            dimension_scores=row.dimension_scores,
+            binding_scores={k: BindingScore(binding_id=k, **v) for k, v in row.binding_scores.items()},
+            blocking_failures=tuple(row.blocking_failures),
+            reasons=tuple(row.reasons),
+        )
+        out.append(
+            ExecutionSummary(
+                execution_id=str(row.execution_id),
+                case_id=row.execution.case_id,
+                tags=tuple(row.execution.tags),
+                aggregate=agg,
+            )
+        )
+    return out
+
+
+def run_verdict(*, run: Run) -> dict[str, Any]:
+    profile = profile_parse(data=run.profile_version.document)
+    failed_chunks = Chunk.objects.filter(run=run, state=Chunk.State.FAILED)
+    reasons = sorted(set(failed_chunks.values_list("failure_reason", flat=True)))
+    operational = Operational(
+        expected_executions=run.expected_executions,
+        failed_chunks=failed_chunks.count(),
+        cancelled=run.state == Run.State.CANCELLED,
+        failure_reason="; ".join(r for r in [run.failure_reason, *reasons] if r) or None,
+    )
+    return verdict_compute(profile=profile, executions=run_summaries(run=run), operational=operational)
+
+
+def run_finalize_if_done(*, run_id: uuid.UUID) -> bool:
+    """When no chunk is pending or leased: compute the verdict and end the run, exactly once."""
+    if Chunk.objects.filter(run_id=run_id, state__in=[Chunk.State.PENDING, Chunk.State.LEASED]).exists():
+        return False
+    with transaction.atomic():
+        try:
+            transition(model=Run, pk=run_id, to=Run.State.FINALIZING)
+        except TransitionError:
+            return False  # another finalizer won, or the run was cancelled
+        run = Run.objects.select_related("profile_version").get(pk=run_id)
+        verdict = run_verdict(run=run)
+        failed = verdict["operational_failure"]
+        final = Run.State.FAILED if failed else Run.State.COMPLETED
+        gate = Run.Gate.PASS if verdict["gate"] == "pass" else Run.Gate.FAIL
+        transition(
+            model=Run,
+            pk=run_id,
+            to=final,
+            gate=gate,
+            verdict=verdict,
+            finished_at=timezone.now(),
+            failure_reason=run.failure_reason or ("; ".join(r["message"] for r in verdict["reasons"] if r["code"] == "chunks_failed")),
+        )
+        run.refresh_from_db()
+        summary = {"counts": verdict["counts"]}
+        outbox_write(
+            messages=[
+                run_event(run=run, topic="run.completed" if not failed else "run.failed", payload=summary),
+                run_event(run=run, topic="gate.decided", payload=summary),
+            ]
+        )
+    return True

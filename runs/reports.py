@@ -1,0 +1,146 @@
+"""Reports of a finished run: the verdict table for terminals, a JSON report and JUnit XML for CI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+from xml.etree import ElementTree as ET
+
+from runs.models import EvaluatorResult, Execution, Run
+
+EXIT_PASS, EXIT_GATE_FAILED, EXIT_OPERATIONAL, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+
+def exit_code(run: Run) -> int:
+    if run.state in (Run.State.FAILED, Run.State.CANCELLED):
+        return EXIT_OPERATIONAL
+    if run.state != Run.State.COMPLETED:
+        return EXIT_TIMEOUT
+    return EXIT_PASS if run.gate == Run.Gate.PASS else EXIT_GATE_FAILED
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def verdict_table(*, run: Run, out: TextIO) -> None:
+    verdict = run.verdict or {}
+    counts = verdict.get("counts", {})
+    gate = (verdict.get("gate") or run.gate).upper()
+    out.write(f"\nRun {run.id}  {run.name}\n")
+    out.write(f"  state {run.state}, gate {gate}\n")
+    out.write(
+        "  executions: {expected} expected, {passed} passed, {failed} failed, {error} error, {missing} missing\n".format(
+            **{k: counts.get(k, 0) for k in ("expected", "passed", "failed", "error", "missing")}
+        )
+    )
+    dims = verdict.get("dimensions", {})
+    if dims:
+        out.write("\n  dimension            mean   pass rate  error rate\n")
+        for name, d in dims.items():
+            out.write(f"  {name:<18} {_fmt(d.get('mean')):>6} {_fmt(d.get('pass_rate')):>11} {_fmt(d.get('error_rate')):>11}\n")
+    for gate_row in verdict.get("scorecard", []):
+        mark = "ok  " if gate_row["holds"] else "FAIL"
+        out.write(f"  scorecard {mark} {gate_row['gate']}: observed {json.dumps(gate_row['observed'])}\n")
+    reasons = verdict.get("reasons", [])
+    if reasons:
+        out.write("\n  why the gate failed:\n")
+        for r in reasons:
+            examples = ", ".join(r.get("examples", [])[:5])
+            out.write(f"  - [{r['code']}] {r['message']} (count {r['count']}; e.g. executions {examples})\n")
+    worst = [w for w in verdict.get("worst", []) if w.get("status") != "passed"]
+    if worst:
+        out.write("\n  worst executions:\n")
+        for w in worst[:10]:
+            why = "; ".join(w.get("reasons", []))[:120]
+            out.write(f"  - {w['case_id']:<24} {w['status']:<7} score {_fmt(w.get('aggregate_score'))}  {why}\n")
+    out.write("\n")
+
+
+def _results_by_execution(run: Run) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {}
+    rows = EvaluatorResult.objects.filter(run=run).select_related("execution").order_by("binding_id")
+    for r in rows.iterator(chunk_size=2000):
+        if r.attempt != r.execution.attempt:
+            continue  # a stale attempt's result
+        out.setdefault(r.execution_id, []).append(
+            {
+                "binding": r.binding_id,
+                "outcome": r.outcome,
+                "kind": r.kind or None,
+                "measurement": r.measurement,
+                "abstention": r.abstention,
+                "score": r.score,
+                "judgment": r.judgment or None,
+                "blocking": r.blocking,
+                "error_code": r.error_code or None,
+                "error_message": r.error_message or None,
+                "findings": r.findings,
+                "explanation": r.explanation or None,
+                "logs": r.logs,
+                "logs_truncated": r.logs_truncated,
+                "duration_ms": round(r.duration_ms, 3),
+                "fuel_used": r.fuel_used,
+            }
+        )
+    return out
+
+
+def json_report(*, run: Run) -> dict[str, Any]:
+    results = _results_by_execution(run)
+    executions = []
+    for e in Execution.objects.filter(run=run).select_related("aggregate").order_by("ordinal").iterator(chunk_size=2000):
+        agg = getattr(e, "aggregate", None)
+        executions.append(
+            {
+                "execution_id": str(e.id),
+                "case_id": e.case_id,
+                "tags": e.tags,
+                "status": agg.status if agg else None,
+                "aggregate_score": agg.aggregate_score if agg else None,
+                "dimension_scores": agg.dimension_scores if agg else {},
+                "reasons": agg.reasons if agg else [],
+                "results": results.get(e.id, []),
+            }
+        )
+    return {
+        "run": {
+            "id": str(run.id),
+            "name": run.name,
+            "state": run.state,
+            "gate": run.gate,
+            "dataset": str(run.dataset_version),
+            "profile": str(run.profile_version),
+            "pins": run.pins,
+            "created_at": run.created_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "failure_reason": run.failure_reason or None,
+        },
+        "verdict": run.verdict,
+        "executions": executions,
+    }
+
+
+def junit_xml(*, run: Run) -> bytes:
+    report = json_report(run=run)
+    counts = (run.verdict or {}).get("counts", {})
+    suite = ET.Element(
+        "testsuite",
+        name=f"vigilo {run.name or run.id}",
+        tests=str(len(report["executions"])),
+        failures=str(counts.get("failed", 0)),
+        errors=str(counts.get("error", 0)),
+    )
+    for e in report["executions"]:
+        case = ET.SubElement(suite, "testcase", classname=f"vigilo.{run.profile_version.profile.name}", name=e["case_id"])
+        detail = "\n".join(
+            f"{r['binding']}: {r['outcome']} score={r['score']} judgment={r['judgment']} "
+            f"{r['error_code'] or ''} {r['error_message'] or ''}".strip()
+            + "".join(f"\n  [{f['severity']}] {f['message']}" for f in r["findings"])
+            for r in e["results"]
+        )
+        if e["status"] == "failed":
+            ET.SubElement(case, "failure", message="; ".join(e["reasons"])[:500] or "failed").text = detail
+        elif e["status"] in ("error", None):
+            ET.SubElement(case, "error", message="; ".join(e["reasons"])[:500] or "not evaluated").text = detail
+    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)

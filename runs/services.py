@@ -1,0 +1,218 @@
+"""Writes for runs: creation (with its dispatch rows), state transitions, cancellation, lease recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from outbox.services import Message, outbox_write
+from runs.ingest import Pin, ValidationFailed, profile_check
+from runs.models import SHARDS, Case, Chunk, DatasetVersion, Execution, ProfileVersion, Run
+from runs.transitions import TransitionError, transition
+
+
+class IdempotencyConflict(ValueError):
+    """The idempotency key was used before with a different request."""
+
+
+def shard_of(run_id: uuid.UUID) -> int:
+    return int(hashlib.sha256(str(run_id).encode()).hexdigest(), 16) % SHARDS
+
+
+def chunk_ready_message(*, chunk: Chunk, generation: int) -> Message:
+    """The work message for a chunk; `generation` makes each (re)dispatch its own outbox row."""
+    return Message(
+        topic="chunk.ready",
+        dedupe_key=f"chunk.ready:{chunk.id}:{generation}",
+        payload={"task": "runs.process_chunk", "args": [chunk.id], "run_id": str(chunk.run_id)},
+        shard=chunk.shard,
+    )
+
+
+def run_event(*, run: Run, topic: str, payload: dict[str, Any] | None = None) -> Message:
+    body = {"run_id": str(run.id), "state": run.state, "gate": run.gate, **(payload or {})}
+    return Message(topic=topic, dedupe_key=f"{topic}:{run.id}", payload=body, shard=run.shard)
+
+
+def _request_hash(dataset_version: DatasetVersion, profile_version: ProfileVersion, name: str, options: dict) -> str:
+    raw = json.dumps([dataset_version.id, profile_version.id, name, options], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def run_create(
+    *,
+    dataset_version: DatasetVersion,
+    profile_version: ProfileVersion,
+    name: str = "",
+    idempotency_key: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[Run, bool]:
+    """Create a run, its chunks, executions and `chunk.ready` outbox rows in one transaction.
+
+    Returns (run, created). With an idempotency key, the same request returns the run it created before;
+    the same key with a different request raises IdempotencyConflict.
+    """
+    options = options or {}
+    request_hash = _request_hash(dataset_version, profile_version, name, options)
+    if idempotency_key:
+        existing = Run.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for a different request")
+            return existing, False
+
+    profile, pins = profile_check(document=profile_version.document)
+    cases = list(Case.objects.filter(dataset_version=dataset_version).order_by("ordinal").values_list("ordinal", "case_id", "data"))
+    missing_output = [cid for _, cid, data in cases if data.get("output") is None]
+    if missing_output:
+        sample = ", ".join(repr(c) for c in missing_output[:5])
+        raise ValidationFailed(
+            "run",
+            [("dataset", f"{len(missing_output)} case(s) have no output ({sample}); calling an agent endpoint "
+              "to produce outputs is not supported yet, so every case needs its output")],
+        )
+    chunk_size = int(options.get("chunk_size") or profile.chunk_size or settings.VIGILO_CHUNK_SIZE)
+    run_id = uuid.uuid4()
+    shard = shard_of(run_id)
+    n_chunks = (len(cases) + chunk_size - 1) // chunk_size
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                id=run_id,
+                name=name,
+                dataset_version=dataset_version,
+                profile_version=profile_version,
+                shard=shard,
+                pins={bid: pin.as_dict() for bid, pin in pins.items()},
+                options=options,
+                expected_executions=len(cases),
+                chunk_count=n_chunks,
+                idempotency_key=idempotency_key or None,
+                request_hash=request_hash,
+            )
+            chunks = Chunk.objects.bulk_create(
+                [Chunk(run=run, index=i, shard=shard) for i in range(n_chunks)], batch_size=1000
+            )
+            if not all(c.pk for c in chunks):  # backends without RETURNING
+                chunks = list(Chunk.objects.filter(run=run).order_by("index"))
+            Execution.objects.bulk_create(
+                [
+                    Execution(
+                        run=run,
+                        chunk=chunks[ordinal // chunk_size],
+                        shard=shard,
+                        ordinal=ordinal,
+                        case_id=case_id,
+                        tags=data.get("tags", []),
+                        snapshot=data,
+                    )
+                    for ordinal, case_id, data in cases
+                ],
+                batch_size=2000,
+            )
+            outbox_write(messages=[chunk_ready_message(chunk=c, generation=0) for c in chunks])
+    except IntegrityError:
+        if idempotency_key:  # a concurrent request with the same key won
+            return run_create(
+                dataset_version=dataset_version,
+                profile_version=profile_version,
+                name=name,
+                idempotency_key=idempotency_key,
+                options=options,
+            )
+        raise
+    return run, True
+
+
+def _pins(run: Run) -> dict[str, Pin]:
+    return {bid: Pin(bid, p["reference"], p["version_id"], p["digest"]) for bid, p in run.pins.items()}
+
+
+def run_mark_running(*, run_id: uuid.UUID) -> bool:
+    """pending -> running, with the `run.started` event. False when the run is already past pending."""
+    with transaction.atomic():
+        try:
+            transition(model=Run, pk=run_id, to=Run.State.RUNNING, started_at=timezone.now())
+        except TransitionError:
+            return False
+        run = Run.objects.get(pk=run_id)
+        outbox_write(messages=[run_event(run=run, topic="run.started")])
+    return True
+
+
+def run_cancel(*, run_id: uuid.UUID, reason: str = "cancelled by request") -> Run:
+    """Cancel a pending or running run: its unfinished chunks are cancelled and workers stop at their next write."""
+    from runs.processing import run_verdict  # noqa: PLC0415  (processing imports services)
+
+    with transaction.atomic():
+        transition(
+            model=Run,
+            pk=run_id,
+            to=Run.State.CANCELLED,
+            gate=Run.Gate.FAIL,
+            failure_reason=reason,
+            finished_at=timezone.now(),
+        )
+        Chunk.objects.filter(run_id=run_id, state__in=[Chunk.State.PENDING, Chunk.State.LEASED]).update(
+            state=Chunk.State.CANCELLED, lease_token=None, leased_until=None
+        )
+        run = Run.objects.get(pk=run_id)
+        run.verdict = run_verdict(run=run)
+        run.save(update_fields=["verdict"])
+        outbox_write(messages=[run_event(run=run, topic="run.cancelled")])
+    return run
+
+
+def chunks_reap(*, now: Any = None) -> dict[str, int]:
+    """Return expired leases to pending (re-dispatched through the outbox), or fail chunks past the limit."""
+    from runs.processing import run_finalize_if_done  # noqa: PLC0415
+
+    now = now or timezone.now()
+    recovered = failed = 0
+    expired = Chunk.objects.filter(state=Chunk.State.LEASED, leased_until__lt=now).values_list(
+        "id", "run_id", "lease_token", "recovery_count"
+    )
+    for chunk_id, run_id, token, recoveries in list(expired[:1000]):
+        guard = {"lease_token": token, "leased_until__lt": now}
+        with transaction.atomic():
+            try:
+                if recoveries >= settings.VIGILO_MAX_RECOVERIES:
+                    transition(
+                        model=Chunk,
+                        pk=chunk_id,
+                        to=Chunk.State.FAILED,
+                        guard=guard,
+                        lease_token=None,
+                        failure_reason=f"lease expired {recoveries + 1} times (recovery limit "
+                        f"{settings.VIGILO_MAX_RECOVERIES}): workers kept dying or stalling on this chunk",
+                    )
+                    failed += 1
+                else:
+                    transition(
+                        model=Chunk,
+                        pk=chunk_id,
+                        to=Chunk.State.PENDING,
+                        guard=guard,
+                        lease_token=None,
+                        leased_until=None,
+                        recovery_count=recoveries + 1,
+                    )
+                    chunk = Chunk.objects.get(pk=chunk_id)
+                    outbox_write(messages=[chunk_ready_message(chunk=chunk, generation=recoveries + 1)])
+                    recovered += 1
+            except TransitionError:
+                continue  # the worker completed or renewed it meanwhile
+        if recoveries >= settings.VIGILO_MAX_RECOVERIES:
+            run_finalize_if_done(run_id=run_id)
+    return {"recovered": recovered, "failed": failed}
+
+
+def lease_until() -> Any:
+    return timezone.now() + timedelta(seconds=settings.VIGILO_LEASE_SECONDS)

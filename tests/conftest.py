@@ -1,0 +1,60 @@
+"""Shared fixtures: components are built once (cached by source hash in var/build) and published per test."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD_CACHE = REPO / "var" / "build"
+GUESTS = REPO / "tests" / "evaluators" / "guests"
+os.environ.setdefault("VIGILO_DATA_DIR", str(REPO / "var" / "test"))
+
+
+@pytest.fixture(scope="session")
+def bundled_wasm() -> dict[str, bytes]:
+    """Every bundled evaluator, built from source: folder name -> component bytes."""
+    from evaluators.build import bundled_sources, component_build
+    from evaluators.management.commands.evaluator_build import world_of
+
+    return {
+        src.name: component_build(source_dir=src, cache_dir=BUILD_CACHE, world=world_of(src)).read_bytes()
+        for src in bundled_sources()
+    }
+
+
+@pytest.fixture(scope="session")
+def hostile_wasm() -> bytes:
+    from evaluators.build import component_build
+
+    return component_build(source_dir=GUESTS / "hostile", cache_dir=BUILD_CACHE).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def host():
+    """A sandbox host with a short timeout so hostile tests stay quick."""
+    from evaluators.sandbox import Limits, SandboxHost
+
+    h = SandboxHost(limits=Limits(timeout_s=1.0), cache_dir=REPO / "var" / "test" / "cwasm", concurrency=2)
+    yield h
+    h.close()
+
+
+def load(host, wasm: bytes):
+    return host.load(digest=hashlib.sha256(wasm).hexdigest(), fetch=lambda: wasm)
+
+
+@pytest.fixture
+def published(db, bundled_wasm):
+    """Publish the bundled evaluators into this test's database: folder name -> EvaluatorVersion."""
+    from evaluators.runtime import sandbox_host
+    from evaluators.services import evaluator_version_publish
+
+    out = {}
+    for folder, wasm in bundled_wasm.items():
+        info = sandbox_host().describe(load(sandbox_host(), wasm))
+        out[folder], _ = evaluator_version_publish(name=info["name"], version=info["version"], wasm=wasm)
+    return out
