@@ -31,7 +31,7 @@ def sandbox_host() -> SandboxHost:
         if _host is None:
             _host = SandboxHost(
                 limits=default_limits(),
-                cache_dir=Path(settings.VIGILO_DATA_DIR) / "cwasm",
+                cache_dir=Path(settings.VIGILO_CACHE_DIR) / "cwasm",
                 concurrency=settings.VIGILO_SANDBOX_CONCURRENCY,
                 cache_size=settings.VIGILO_COMPONENT_CACHE_SIZE,
             )

@@ -37,9 +37,7 @@ def evaluator_version_resolve(*, reference: str) -> EvaluatorVersion:
                 return v
         raise ResolveError(f"{ref.name} has no version {req.exact}")
     matching = [
-        v
-        for v in candidates
-        if v.state == EvaluatorVersion.State.ACTIVE and req.matches(Version.parse(v.version))
+        v for v in candidates if v.state == EvaluatorVersion.State.ACTIVE and req.matches(Version.parse(v.version))
     ]
     if not matching:
         raise ResolveError(f"no active version of {ref.name} matches {reference!r}")

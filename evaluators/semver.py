@@ -63,7 +63,7 @@ class Requirement:
             return v == self.exact
         if v.prerelease:  # ranges never pick prereleases
             return False
-        major, minor, patch = self.base
+        major, minor, _ = self.base
         triple = (v.major, v.minor, v.patch)
         if self.operator == "*":
             return True

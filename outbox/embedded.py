@@ -43,7 +43,7 @@ class EmbeddedRuntime:
         unregister_kick(self.kick)
 
     def _loop(self) -> None:
-        from runs.services import chunks_reap  # noqa: PLC0415
+        from runs.services import chunks_reap
 
         last_reap = time.monotonic()
         try:

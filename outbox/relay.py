@@ -47,7 +47,7 @@ def relay_kick() -> None:
     for event in list(_kick_hooks):
         event.set()
     if not settings.VIGILO_EMBEDDED and settings.CELERY_BROKER_URL:
-        from outbox.tasks import relay  # noqa: PLC0415
+        from outbox.tasks import relay
 
         try:
             relay.apply_async(queue="outbox", retry=False)

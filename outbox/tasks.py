@@ -5,6 +5,6 @@ from outbox.relay import relay_once
 
 @shared_task(name="outbox.relay", ignore_result=True)
 def relay() -> int:
-    from outbox.transport import CeleryTransport  # noqa: PLC0415
+    from outbox.transport import CeleryTransport
 
     return relay_once(transport=CeleryTransport())

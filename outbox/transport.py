@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,9 +16,10 @@ EVENTS_EXCHANGE = "vigilo.events"
 
 
 def _task(name: str) -> Any:
-    from vigilo_project.celery import app  # noqa: PLC0415
+    """The registered Celery task `name` ("<app>.<task>"), importing `<app>.tasks` first."""
+    from vigilo_project.celery import app
 
-    app.loader.import_default_modules()
+    importlib.import_module(f"{name.split('.', maxsplit=1)[0]}.tasks")
     return app.tasks[name]
 
 
@@ -25,9 +27,9 @@ class CeleryTransport:
     """Task messages via Celery (publisher confirms from broker_transport_options), events to a topic exchange."""
 
     def __init__(self) -> None:
-        from kombu import Exchange  # noqa: PLC0415
+        from kombu import Exchange
 
-        from vigilo_project.celery import app  # noqa: PLC0415
+        from vigilo_project.celery import app
 
         self.app = app
         self.exchange = Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
@@ -69,7 +71,7 @@ class EmbeddedTransport:
 def _run_task(name: str, args: list[Any]) -> None:
     close_old_connections()
     try:
-        _task(name).run(*args)
+        _task(name)(*args)
     except Exception:  # boundary: the worker thread reports and goes on; the lease reaper recovers the chunk
         log.exception("embedded task %s%s failed", name, tuple(args))
     finally:

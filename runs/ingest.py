@@ -18,7 +18,8 @@ from django.db import transaction
 from evaluators.models import EvaluatorVersion
 from evaluators.selectors import ResolveError, evaluator_version_resolve
 from gating.profile import Profile, ProfileError, profile_parse
-from runs.models import Case, Dataset, DatasetVersion, Profile as ProfileRow, ProfileVersion
+from runs.models import Case, Dataset, DatasetVersion, ProfileVersion
+from runs.models import Profile as ProfileRow
 
 MAX_ERRORS = 50
 CASE_KEYS = {"id", "input", "expected", "context", "output", "tags", "metadata"}
@@ -136,7 +137,9 @@ def dataset_parse(*, text: str) -> list[dict[str, Any]]:
         if case is None:
             continue
         if case["id"] in first_line:
-            errors.append((f"{where} field 'id'", f"duplicate case id {case['id']!r} (first on line {first_line[case['id']]})"))
+            errors.append(
+                (f"{where} field 'id'", f"duplicate case id {case['id']!r} (first on line {first_line[case['id']]})")
+            )
             continue
         first_line[case["id"]] = lineno
         cases.append(case)

@@ -129,12 +129,17 @@ class Chunk(models.Model):
     leased_until = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     recovery_count = models.PositiveIntegerField(default=0)
+    redispatch_count = models.PositiveIntegerField(default=0, help_text="stale pending dispatches repeated")
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="when its latest chunk.ready was written")
     failure_reason = models.TextField(blank=True, default="")
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "index"], name="chunk_unique_index")]
-        indexes = [models.Index(fields=["state", "leased_until"], name="chunk_lease")]
+        indexes = [
+            models.Index(fields=["state", "leased_until"], name="chunk_lease"),
+            models.Index(fields=["state", "dispatched_at"], name="chunk_dispatch"),
+        ]
         ordering = ["run", "index"]
 
 

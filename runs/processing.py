@@ -104,9 +104,9 @@ def chunk_complete(*, claim: Claim, profile: Profile) -> None:
         _renew(claim)
         executions = list(Execution.objects.filter(chunk_id=claim.chunk_id).only("id", "run_id", "shard"))
         by_execution: dict[int, dict[str, BindingOutcome]] = {e.id: {} for e in executions}
-        for result in EvaluatorResult.objects.filter(
-            execution__chunk_id=claim.chunk_id, attempt=claim.attempt
-        ).only("execution_id", "binding_id", "outcome", "kind", "measurement", "error_code", "error_message"):
+        for result in EvaluatorResult.objects.filter(execution__chunk_id=claim.chunk_id, attempt=claim.attempt).only(
+            "execution_id", "binding_id", "outcome", "kind", "measurement", "error_code", "error_message"
+        ):
             by_execution[result.execution_id][result.binding_id] = _outcome_of(result)
         rows = []
         for e in executions:
@@ -196,7 +196,9 @@ def chunk_process(*, chunk_id: int) -> str:
         pin = run.pins[binding.id]
         dimension = profile.dimensions[binding.dimension]
         limits = base_limits.override(binding.limits)
-        bindings.append((binding, pin, component_load(digest=pin["digest"]), limits, binding.blocking or dimension.blocking))
+        bindings.append(
+            (binding, pin, component_load(digest=pin["digest"]), limits, binding.blocking or dimension.blocking)
+        )
     try:
         pending: list[EvaluatorResult] = []
         executions = list(Execution.objects.filter(chunk_id=chunk_id).order_by("ordinal"))
@@ -237,13 +239,18 @@ def chunk_process(*, chunk_id: int) -> str:
 
 def chunk_release(*, claim: Claim) -> None:
     """Give a leased chunk back (graceful shutdown) so another worker can take it at once."""
-    from runs.services import chunk_ready_message  # noqa: PLC0415
+    from runs.services import chunk_ready_message
 
     with transaction.atomic():
         try:
             transition(
-                model=Chunk, pk=claim.chunk_id, to=Chunk.State.PENDING, guard={"lease_token": claim.token},
-                lease_token=None, leased_until=None,
+                model=Chunk,
+                pk=claim.chunk_id,
+                to=Chunk.State.PENDING,
+                guard={"lease_token": claim.token},
+                lease_token=None,
+                leased_until=None,
+                dispatched_at=timezone.now(),
             )
         except TransitionError:
             return
@@ -252,7 +259,8 @@ def chunk_release(*, claim: Claim) -> None:
 
 
 def run_summaries(*, run: Run) -> list[ExecutionSummary]:
-    from gating.scoring import BindingScore, ExecutionAggregate as Agg  # noqa: PLC0415
+    from gating.scoring import BindingScore
+    from gating.scoring import ExecutionAggregate as Agg
 
     out = []
     rows = ExecutionAggregate.objects.filter(run=run).select_related("execution").order_by("execution__ordinal")
@@ -310,7 +318,8 @@ def run_finalize_if_done(*, run_id: uuid.UUID) -> bool:
             gate=gate,
             verdict=verdict,
             finished_at=timezone.now(),
-            failure_reason=run.failure_reason or ("; ".join(r["message"] for r in verdict["reasons"] if r["code"] == "chunks_failed")),
+            failure_reason=run.failure_reason
+            or ("; ".join(r["message"] for r in verdict["reasons"] if r["code"] == "chunks_failed")),
         )
         run.refresh_from_db()
         summary = {"counts": verdict["counts"]}

@@ -29,16 +29,17 @@ def verdict_table(*, run: Run, out: TextIO) -> None:
     gate = (verdict.get("gate") or run.gate).upper()
     out.write(f"\nRun {run.id}  {run.name}\n")
     out.write(f"  state {run.state}, gate {gate}\n")
+    c = {k: counts.get(k, 0) for k in ("expected", "passed", "failed", "error", "missing")}
     out.write(
-        "  executions: {expected} expected, {passed} passed, {failed} failed, {error} error, {missing} missing\n".format(
-            **{k: counts.get(k, 0) for k in ("expected", "passed", "failed", "error", "missing")}
-        )
+        f"  executions: {c['expected']} expected, {c['passed']} passed, {c['failed']} failed, "
+        f"{c['error']} error, {c['missing']} missing\n"
     )
     dims = verdict.get("dimensions", {})
     if dims:
         out.write("\n  dimension            mean   pass rate  error rate\n")
         for name, d in dims.items():
-            out.write(f"  {name:<18} {_fmt(d.get('mean')):>6} {_fmt(d.get('pass_rate')):>11} {_fmt(d.get('error_rate')):>11}\n")
+            mean, rate, errors = _fmt(d.get("mean")), _fmt(d.get("pass_rate")), _fmt(d.get("error_rate"))
+            out.write(f"  {name:<18} {mean:>6} {rate:>11} {errors:>11}\n")
     for gate_row in verdict.get("scorecard", []):
         mark = "ok  " if gate_row["holds"] else "FAIL"
         out.write(f"  scorecard {mark} {gate_row['gate']}: observed {json.dumps(gate_row['observed'])}\n")
@@ -89,7 +90,9 @@ def _results_by_execution(run: Run) -> dict[int, list[dict[str, Any]]]:
 def json_report(*, run: Run) -> dict[str, Any]:
     results = _results_by_execution(run)
     executions = []
-    for e in Execution.objects.filter(run=run).select_related("aggregate").order_by("ordinal").iterator(chunk_size=2000):
+    for e in (
+        Execution.objects.filter(run=run).select_related("aggregate").order_by("ordinal").iterator(chunk_size=2000)
+    ):
         agg = getattr(e, "aggregate", None)
         executions.append(
             {
@@ -132,7 +135,9 @@ def junit_xml(*, run: Run) -> bytes:
         errors=str(counts.get("error", 0)),
     )
     for e in report["executions"]:
-        case = ET.SubElement(suite, "testcase", classname=f"vigilo.{run.profile_version.profile.name}", name=e["case_id"])
+        case = ET.SubElement(
+            suite, "testcase", classname=f"vigilo.{run.profile_version.profile.name}", name=e["case_id"]
+        )
         detail = "\n".join(
             f"{r['binding']}: {r['outcome']} score={r['score']} judgment={r['judgment']} "
             f"{r['error_code'] or ''} {r['error_message'] or ''}".strip()

@@ -69,14 +69,23 @@ def run_create(
             return existing, False
 
     profile, pins = profile_check(document=profile_version.document)
-    cases = list(Case.objects.filter(dataset_version=dataset_version).order_by("ordinal").values_list("ordinal", "case_id", "data"))
+    cases = list(
+        Case.objects.filter(dataset_version=dataset_version)
+        .order_by("ordinal")
+        .values_list("ordinal", "case_id", "data")
+    )
     missing_output = [cid for _, cid, data in cases if data.get("output") is None]
     if missing_output:
         sample = ", ".join(repr(c) for c in missing_output[:5])
         raise ValidationFailed(
             "run",
-            [("dataset", f"{len(missing_output)} case(s) have no output ({sample}); calling an agent endpoint "
-              "to produce outputs is not supported yet, so every case needs its output")],
+            [
+                (
+                    "dataset",
+                    f"{len(missing_output)} case(s) have no output ({sample}); calling an agent endpoint "
+                    "to produce outputs is not supported yet, so every case needs its output",
+                )
+            ],
         )
     chunk_size = int(options.get("chunk_size") or profile.chunk_size or settings.VIGILO_CHUNK_SIZE)
     run_id = uuid.uuid4()
@@ -97,8 +106,9 @@ def run_create(
                 idempotency_key=idempotency_key or None,
                 request_hash=request_hash,
             )
+            now = timezone.now()
             chunks = Chunk.objects.bulk_create(
-                [Chunk(run=run, index=i, shard=shard) for i in range(n_chunks)], batch_size=1000
+                [Chunk(run=run, index=i, shard=shard, dispatched_at=now) for i in range(n_chunks)], batch_size=1000
             )
             if not all(c.pk for c in chunks):  # backends without RETURNING
                 chunks = list(Chunk.objects.filter(run=run).order_by("index"))
@@ -149,7 +159,7 @@ def run_mark_running(*, run_id: uuid.UUID) -> bool:
 
 def run_cancel(*, run_id: uuid.UUID, reason: str = "cancelled by request") -> Run:
     """Cancel a pending or running run: its unfinished chunks are cancelled and workers stop at their next write."""
-    from runs.processing import run_verdict  # noqa: PLC0415  (processing imports services)
+    from runs.processing import run_verdict
 
     with transaction.atomic():
         transition(
@@ -172,7 +182,7 @@ def run_cancel(*, run_id: uuid.UUID, reason: str = "cancelled by request") -> Ru
 
 def chunks_reap(*, now: Any = None) -> dict[str, int]:
     """Return expired leases to pending (re-dispatched through the outbox), or fail chunks past the limit."""
-    from runs.processing import run_finalize_if_done  # noqa: PLC0415
+    from runs.processing import run_finalize_if_done
 
     now = now or timezone.now()
     recovered = failed = 0
@@ -203,6 +213,7 @@ def chunks_reap(*, now: Any = None) -> dict[str, int]:
                         lease_token=None,
                         leased_until=None,
                         recovery_count=recoveries + 1,
+                        dispatched_at=timezone.now(),
                     )
                     chunk = Chunk.objects.get(pk=chunk_id)
                     outbox_write(messages=[chunk_ready_message(chunk=chunk, generation=recoveries + 1)])
@@ -211,7 +222,30 @@ def chunks_reap(*, now: Any = None) -> dict[str, int]:
                 continue  # the worker completed or renewed it meanwhile
         if recoveries >= settings.VIGILO_MAX_RECOVERIES:
             run_finalize_if_done(run_id=run_id)
-    return {"recovered": recovered, "failed": failed}
+    return {"recovered": recovered, "failed": failed, "redispatched": chunks_redispatch_stale(now=now)}
+
+
+def chunks_redispatch_stale(*, now: Any) -> int:
+    """Write a new chunk.ready for pending chunks nobody claimed long after their dispatch.
+
+    A message can be consumed without effect (the task crashed before claiming, an embedded process exited
+    with work queued): the chunk then stays pending. Claiming is guarded, so a duplicate costs nothing.
+    """
+    cutoff = now - timedelta(seconds=settings.VIGILO_STALE_DISPATCH_SECONDS)
+    stale = Chunk.objects.filter(
+        state=Chunk.State.PENDING, dispatched_at__lt=cutoff, run__state__in=[Run.State.PENDING, Run.State.RUNNING]
+    ).values_list("id", "redispatch_count")
+    count = 0
+    for chunk_id, n in list(stale[:1000]):
+        with transaction.atomic():
+            updated = Chunk.objects.filter(
+                pk=chunk_id, state=Chunk.State.PENDING, redispatch_count=n, dispatched_at__lt=cutoff
+            ).update(redispatch_count=n + 1, dispatched_at=now)
+            if updated:
+                chunk = Chunk.objects.get(pk=chunk_id)
+                outbox_write(messages=[chunk_ready_message(chunk=chunk, generation=f"stale-{n + 1}")])
+                count += 1
+    return count
 
 
 def lease_until() -> Any:

@@ -1,13 +1,26 @@
 """Thin Celery tasks: ids in, a service call, state in the database."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from runs.processing import chunk_process
 from runs.services import chunks_reap
 
 
-@shared_task(name="runs.process_chunk", ignore_result=True, acks_late=True)
-def process_chunk(chunk_id: int) -> str:
+@shared_task(
+    name="runs.process_chunk",
+    bind=True,
+    ignore_result=True,
+    acks_late=True,
+    # A dropped database connection before or during the claim: try again soon rather than lose the message.
+    # Work already leased is recovered by the lease reaper instead.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=10,
+)
+def process_chunk(self, chunk_id: int) -> str:
     return chunk_process(chunk_id=chunk_id)
 
 

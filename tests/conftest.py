@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD_CACHE = REPO / "var" / "build"
+BUILD_CACHE = REPO / "var" / "cache" / "build"
 GUESTS = REPO / "tests" / "evaluators" / "guests"
 os.environ.setdefault("VIGILO_DATA_DIR", str(REPO / "var" / "test"))
 
@@ -38,7 +38,7 @@ def host():
     """A sandbox host with a short timeout so hostile tests stay quick."""
     from evaluators.sandbox import Limits, SandboxHost
 
-    h = SandboxHost(limits=Limits(timeout_s=1.0), cache_dir=REPO / "var" / "test" / "cwasm", concurrency=2)
+    h = SandboxHost(limits=Limits(timeout_s=1.0), cache_dir=REPO / "var" / "cache" / "cwasm", concurrency=2)
     yield h
     h.close()
 

@@ -60,8 +60,10 @@ TEMPLATES = [
     }
 ]
 
-# Where the embedded database, evaluator artifacts and compiled-component caches live.
+# Where the embedded database and evaluator artifacts live, and where built/compiled components are cached
+# (the cache is keyed by content, so several data dirs can share it).
 VIGILO_DATA_DIR = Path(env_str("VIGILO_DATA_DIR", str(BASE_DIR / "var")))
+VIGILO_CACHE_DIR = Path(env_str("VIGILO_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 
 _default_db = f"sqlite:///{VIGILO_DATA_DIR / 'vigilo.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=0)}
@@ -104,6 +106,7 @@ VIGILO_COMPONENT_CACHE_SIZE = env_int("VIGILO_COMPONENT_CACHE_SIZE", 32, minimum
 VIGILO_CHUNK_SIZE = env_int("VIGILO_CHUNK_SIZE", 100, minimum=1)
 VIGILO_LEASE_SECONDS = env_int("VIGILO_LEASE_SECONDS", 120, minimum=2)
 VIGILO_MAX_RECOVERIES = env_int("VIGILO_MAX_RECOVERIES", 3, minimum=0)
+VIGILO_STALE_DISPATCH_SECONDS = env_int("VIGILO_STALE_DISPATCH_SECONDS", 600, minimum=1)
 VIGILO_OUTBOX_MAX_ATTEMPTS = env_int("VIGILO_OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
 VIGILO_OUTBOX_BATCH = env_int("VIGILO_OUTBOX_BATCH", 500, minimum=1)
 VIGILO_OUTBOX_CLAIM_SECONDS = env_int("VIGILO_OUTBOX_CLAIM_SECONDS", 30, minimum=1)

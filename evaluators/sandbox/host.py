@@ -283,9 +283,7 @@ def decode_evaluation(result: Any, max_output_bytes: int) -> Invocation:
                 evidence = json.loads(evidence_raw)
             except ValueError:
                 evidence = evidence_raw
-        inv.findings.append(
-            {"severity": severity, "category": f.category, "message": f.message, "evidence": evidence}
-        )
+        inv.findings.append({"severity": severity, "category": f.category, "message": f.message, "evidence": evidence})
     inv.explanation = payload.explanation
     size += len(inv.explanation or "")
     if size > max_output_bytes:

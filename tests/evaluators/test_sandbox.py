@@ -18,8 +18,14 @@ CASE = {"id": "c1", "input": "q", "expected": None}
 
 
 def run(host, loaded, attack: str, limits: Limits | None = None, model=None):
-    data = {"run_id": "r", "execution_id": "e", "attempt": 1, "case": CASE, "output": {"text": "ok"},
-            "config": {"attack": attack}}
+    data = {
+        "run_id": "r",
+        "execution_id": "e",
+        "attempt": 1,
+        "case": CASE,
+        "output": {"text": "ok"},
+        "config": {"attack": attack},
+    }
     return host.evaluate(loaded, data=data, limits=limits, model=model)
 
 
@@ -119,7 +125,10 @@ def test_each_invocation_gets_a_fresh_instance(host, hostile):
 
 def test_describe_returns_the_guest_info(host, hostile):
     assert host.describe(hostile) == {
-        "name": "tests/hostile", "version": "1.0.0", "description": "misbehaves on request", "config_schema": None
+        "name": "tests/hostile",
+        "version": "1.0.0",
+        "description": "misbehaves on request",
+        "config_schema": None,
     }
 
 
@@ -170,15 +179,21 @@ class FixedBroker:
     def complete(self, *, request, deadline):
         if self.answer is None:
             raise ModelCallFailed("provider unavailable")
-        return {"content": self.answer, "model": request["model"], "input_tokens": 3, "output_tokens": 1,
-                "cached": False}
+        return {
+            "content": self.answer,
+            "model": request["model"],
+            "input_tokens": 3,
+            "output_tokens": 1,
+            "cached": False,
+        }
 
 
 def test_a_granted_model_call_reaches_the_broker_and_its_usage_is_recorded(host, model_probe):
     inv = run(host, model_probe, "none", model=FixedBroker("yes"))
     assert (inv.outcome, inv.value, inv.explanation) == ("completed", True, "yes")
-    assert inv.model_usage == [{"content": "yes", "model": "judge-default", "input_tokens": 3, "output_tokens": 1,
-                                "cached": False}]
+    assert inv.model_usage == [
+        {"content": "yes", "model": "judge-default", "input_tokens": 3, "output_tokens": 1, "cached": False}
+    ]
 
 
 def test_a_failed_model_call_returns_the_error_to_the_guest(host, model_probe):

@@ -10,8 +10,9 @@ turns the returned measurement back into WIT records. The same function runs nat
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from vigilo_sdk.schema import schema_errors
 
@@ -103,8 +104,8 @@ def complete(
 
     Returns {"content", "model", "input_tokens", "output_tokens", "cached"}; raises ModelError.
     """
-    from componentize_py_types import Err  # noqa: PLC0415
-    from wit_world.imports import model as wit_model  # noqa: PLC0415
+    from componentize_py_types import Err
+    from wit_world.imports import model as wit_model
 
     request = wit_model.CompletionRequest(
         model,
@@ -174,10 +175,10 @@ class Evaluator:
 
     def world(self) -> type:
         """The `WitWorld` class componentize-py exports; imports the generated bindings lazily."""
-        import wit_world  # noqa: PLC0415  (generated at build time)
-        from componentize_py_types import Err  # noqa: PLC0415
-        from wit_world.imports import log as wit_log  # noqa: PLC0415
-        from wit_world.imports import types as t  # noqa: PLC0415
+        import wit_world
+        from componentize_py_types import Err
+        from wit_world.imports import log as wit_log
+        from wit_world.imports import types as t
 
         evaluator = self
 

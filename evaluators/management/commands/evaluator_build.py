@@ -23,7 +23,7 @@ class Command(BaseCommand):
             raise CommandError(f"{directory}: not a folder")
         world = world or world_of(src)
         try:
-            built = component_build(source_dir=src, cache_dir=Path(settings.VIGILO_DATA_DIR) / "build", world=world)
+            built = component_build(source_dir=src, cache_dir=Path(settings.VIGILO_CACHE_DIR) / "build", world=world)
         except BuildError as exc:
             raise CommandError(str(exc)) from None
         target = Path(output) if output else src / f"{src.resolve().name}.wasm"

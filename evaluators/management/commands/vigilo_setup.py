@@ -31,7 +31,7 @@ class Command(BaseCommand):
             started = time.monotonic()
             try:
                 wasm_path = component_build(
-                    source_dir=src, cache_dir=Path(settings.VIGILO_DATA_DIR) / "build", world=world_of(src)
+                    source_dir=src, cache_dir=Path(settings.VIGILO_CACHE_DIR) / "build", world=world_of(src)
                 )
                 wasm = wasm_path.read_bytes()
                 loaded = host.load(digest=hashlib.sha256(wasm).hexdigest(), fetch=lambda w=wasm: w)

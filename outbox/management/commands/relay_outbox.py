@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0)
 
     def handle(self, *args, once: bool, interval: float, **options):
-        from outbox.transport import CeleryTransport  # noqa: PLC0415
+        from outbox.transport import CeleryTransport
 
         transport = CeleryTransport()
         while True:

@@ -46,7 +46,9 @@ class Command(BaseCommand):
         except UnicodeDecodeError as exc:
             usage_error(self.stderr, f"input is not UTF-8 text: {exc}")
 
-        runtime = EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS) if settings.VIGILO_EMBEDDED else nullcontext()
+        runtime = (
+            EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS) if settings.VIGILO_EMBEDDED else nullcontext()
+        )
         with runtime:
             try:
                 run, _ = run_create(dataset_version=dataset, profile_version=profile, name=o["name"])
@@ -58,8 +60,10 @@ class Command(BaseCommand):
             )
             if o["no_wait"]:
                 if settings.VIGILO_EMBEDDED:
-                    self.stderr.write("note: embedded mode has no separate workers; the run continues when a "
-                                      "command that waits (vigilo_run, vigilo_status --wait) runs\n")
+                    self.stderr.write(
+                        "note: embedded mode has no separate workers; the run continues when a "
+                        "command that waits (vigilo_run, vigilo_status --wait) runs\n"
+                    )
                 return
             run = run_wait(run=run, out=self.stdout, timeout_s=o["timeout"])
         if not run.is_terminal:
