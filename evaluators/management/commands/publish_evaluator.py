@@ -10,6 +10,10 @@ from evaluators.services import PublishError, evaluator_version_publish
 class Command(BaseCommand):
     help = "Publish a WebAssembly component as an immutable evaluator version."
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # `--version` is the evaluator's version here, not Django's version flag.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser):
         parser.add_argument("path", help="the component (.wasm)")
         parser.add_argument("--name", required=True, help="namespace/name, e.g. acme/tone")

@@ -46,9 +46,9 @@ class Command(BaseCommand):
         except UnicodeDecodeError as exc:
             usage_error(self.stderr, f"input is not UTF-8 text: {exc}")
 
-        runtime = (
-            EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS) if settings.VIGILO_EMBEDDED else nullcontext()
-        )
+        # Embedded mode processes runs inside a waiting command; with --no-wait the run stays queued until one runs.
+        embedded = settings.VIGILO_EMBEDDED and not o["no_wait"]
+        runtime = EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS) if embedded else nullcontext()
         with runtime:
             try:
                 run, _ = run_create(dataset_version=dataset, profile_version=profile, name=o["name"])
