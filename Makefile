@@ -40,7 +40,7 @@ services:
 	scripts/services.sh
 
 test: install-dev services lint
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) VIGILO_EMBEDDED=true $(PY) -m pytest
 	VIGILO_EMBEDDED=true $(PY) -m pytest -m embedded -p no:cacheprovider
 
 # Distributed mode, natively (docker/compose.yml runs the same commands).

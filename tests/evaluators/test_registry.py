@@ -41,7 +41,7 @@ def test_same_bytes_again_is_a_no_op_and_different_bytes_are_refused(db, hostile
     first, _ = evaluator_version_publish(name="acme/x", version="1.0.0", wasm=hostile_wasm)
     again, created = evaluator_version_publish(name="acme/x", version="1.0.0", wasm=hostile_wasm)
     assert (created, again.pk) == (False, first.pk)
-    with pytest.raises(PublishError, match="already published with digest .* versions are immutable"):
+    with pytest.raises(PublishError, match=r"already published with digest .* versions are immutable"):
         evaluator_version_publish(name="acme/x", version="1.0.0", wasm=bundled_wasm["regex"])
     assert EvaluatorVersion.objects.count() == 1
 
@@ -109,7 +109,7 @@ def test_state_changes_follow_the_allowed_table(versions):
 def test_unknown_names_and_versions_do_not_resolve(versions):
     with pytest.raises(ResolveError, match="no evaluator named acme/y"):
         evaluator_version_resolve(reference="acme/y@1.0.0")
-    with pytest.raises(ResolveError, match="has no version 3.0.0"):
+    with pytest.raises(ResolveError, match=r"has no version 3\.0\.0"):
         evaluator_version_resolve(reference="acme/x@3.0.0")
     with pytest.raises(ResolveError):
         evaluator_version_resolve(reference="not a ref")
@@ -128,7 +128,7 @@ bindings:
         profile_import(text=profile)
     assert info.value.errors[0][0] == "bindings[0] (judge).grants"
     granted = profile.replace("dimension: quality}", "dimension: quality, grants: {model: {models: [judge-default]}}}")
-    version, created = profile_import(text=granted)
+    _, created = profile_import(text=granted)
     assert created
 
 

@@ -186,7 +186,7 @@ def test_cancelling_stops_the_run_and_workers_cannot_write(run):
     cancelled = run_cancel(run_id=run.id)
     assert (cancelled.state, cancelled.gate) == ("cancelled", "fail")
     assert set(run.chunks.values_list("state", flat=True)) == {"cancelled"}
-    assert [r["code"] for r in cancelled.verdict["reasons"]][0] == "run_cancelled"
+    assert cancelled.verdict["reasons"][0]["code"] == "run_cancelled"
     with pytest.raises(LeaseLost):
         chunk_record_results(claim=claim, results=[])
     assert chunk_process(chunk_id=run.chunks.last().id) == "skipped"
