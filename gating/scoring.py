@@ -268,7 +268,7 @@ def verdict_compute(
     worst: int = 10,
 ) -> dict[str, Any]:
     """The run gate and why: a JSON-serialisable verdict over every aggregated execution of a run."""
-    ordered = sorted(executions, key=lambda execution: execution.execution_id)
+    ordered = sorted(executions, key=lambda execution: _id_key(execution.execution_id))
     ids = [execution.execution_id for execution in ordered]
     if len(set(ids)) != len(ids):
         raise ValueError("executions contain a duplicate execution_id")
@@ -477,11 +477,19 @@ def _scorecard_check(
     return entry, None
 
 
-def _badness(execution: ExecutionSummary) -> tuple[int, float, str]:
+_STATUS_RANK = {"error": 0, "failed": 1, "passed": 2}
+
+
+def _id_key(execution_id: str) -> tuple[int, int, str]:
+    """Numeric ids in numeric order ("16" before "117"), others after them in text order."""
+    return (0, int(execution_id), "") if execution_id.isdigit() else (1, 0, execution_id)
+
+
+def _badness(execution: ExecutionSummary) -> tuple[int, float, tuple[int, int, str]]:
+    """Errors first, then failures (a blocked execution with a high score is still a failure), then by score."""
     score = execution.aggregate.aggregate_score
-    if execution.aggregate.status == "error" or score is None:
-        return (0, 0.0, execution.execution_id)
-    return (1, score, execution.execution_id)
+    rank = _STATUS_RANK.get(execution.aggregate.status, 0)
+    return (rank, -1.0 if score is None else score, _id_key(execution.execution_id))
 
 
 def _weighted_mean(pairs: Sequence[tuple[float, float]]) -> float | None:

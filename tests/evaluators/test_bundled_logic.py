@@ -7,6 +7,7 @@ time; the tests execute the module without that last line and call `evaluator.ru
 from __future__ import annotations
 
 import importlib
+import random
 import sys
 import types
 from pathlib import Path
@@ -781,7 +782,12 @@ def test_numeric_tolerance_no_number_in_text():
     assert result.value is False
     f = only_finding(result)
     assert (f.severity, f.category, f.message) == ("medium", "no_number", "no number found in the output")
-    assert f.evidence == {"output": "no digits here", "pattern": r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"}
+    assert f.evidence == {"output": "no digits here", "pattern": r"(?<![\w-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"}
+
+
+def test_numeric_tolerance_ignores_hyphens_glued_to_identifiers():
+    result = run("numeric-tolerance", expected=42.5, text="Refund for order A-1234: $42.50")
+    assert (result.kind, result.value) == ("binary", True)
 
 
 def test_numeric_tolerance_pattern_capturing_a_non_number():
@@ -848,6 +854,21 @@ def test_levenshtein_finding_includes_the_distance():
     }
 
 
+def distance_of():
+    return load("levenshtein")._fn.__globals__["distance"]
+
+
+def dp_distance(a: str, b: str) -> int:
+    """The textbook O(n*m) dynamic programme: the oracle the bit-parallel distance is checked against."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
 @pytest.mark.parametrize(
     ("a", "b", "distance"),
     [
@@ -858,22 +879,78 @@ def test_levenshtein_finding_includes_the_distance():
         ("ab", "ba", 2),
         ("sunday", "saturday", 3),
         ("gumbo", "gambol", 2),
+        ("kitten", "sitting", 3),
+        ("é\U0001f600ß", "e\U0001f600ss", 3),
     ],
 )
 def test_levenshtein_distance_function(a, b, distance):
-    fn = load("levenshtein")._fn.__globals__["distance"]
+    fn = distance_of()
     assert fn(a, b) == distance
     assert fn(b, a) == distance
+    assert dp_distance(a, b) == distance
+
+
+# Small alphabets make long common runs and many equal-cost paths; the long ones cross 64-bit word edges.
+@pytest.mark.parametrize(
+    ("seed", "alphabet", "max_length"),
+    [
+        (1, "ab", 12),
+        (2, "abc", 40),
+        (3, "abcdefghij", 40),
+        (4, "ab", 150),
+        (5, "abcd xyz", 200),
+        (6, "aé ß\U0001f600", 70),
+    ],
+)
+def test_levenshtein_distance_matches_the_dp_oracle(seed, alphabet, max_length):
+    rng = random.Random(seed)
+    fn = distance_of()
+    for _ in range(300):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_length)))
+        b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_length)))
+        if rng.random() < 0.3:  # near-duplicates: a few edits of a
+            b = list(a)
+            for _ in range(rng.randint(1, 5)):
+                at = rng.randint(0, len(b))
+                b[at : at + 1] = rng.choice([[], [rng.choice(alphabet)], [rng.choice(alphabet), *b[at : at + 1]]])
+            b = "".join(b)
+        assert fn(a, b) == dp_distance(a, b), (a, b)
+
+
+def test_levenshtein_distance_of_long_strings():
+    rng = random.Random(7)
+    a = "".join(rng.choice("abcdefgh") for _ in range(600))
+    b = "".join(rng.choice("abcdefgh") for _ in range(550))
+    assert distance_of()(a, b) == dp_distance(a, b)
+    assert distance_of()("a" * 5000, "b" * 5000) == 5000
+    assert distance_of()("a" * 5000, "") == 5000
 
 
 @pytest.mark.parametrize(
-    ("expected", "text", "what"), [("a" * 10_001, "a", "config 'value'"), ("a", "a" * 10_001, "the output")]
+    ("expected", "text", "what"), [("a" * 5_001, "a", "config 'value'"), ("a", "a" * 5_001, "the output")]
 )
 def test_levenshtein_input_too_large(expected, text, what):
     err = error("levenshtein", value=expected, text=text)
     assert err.code == "input_too_large"
-    assert err.message == f"{what} has 10001 characters; the limit is 10000"
+    assert err.message == f"{what} has 5001 characters; the limit is 5000"
+
+
+def test_levenshtein_input_too_large_from_the_case():
+    err = error("levenshtein", expected={"answer": "a" * 5_001}, text="a", expected_path="answer")
+    assert (err.code, err.message) == (
+        "input_too_large",
+        "expected_path 'answer' has 5001 characters; the limit is 5000",
+    )
+
+
+def test_levenshtein_input_too_large_after_case_folding():
+    err = error("levenshtein", value="a", text="ß" * 2_501, case_sensitive=False)
+    assert (err.code, err.message) == (
+        "input_too_large",
+        "the output has 5002 characters after case folding; the limit is 5000",
+    )
 
 
 def test_levenshtein_at_the_size_limit():
-    assert run("levenshtein", value="a" * 10_000, text="a" * 9_999 + "b").value == pytest.approx(0.9999)
+    assert run("levenshtein", value="a" * 5_000, text="a" * 4_999 + "b").value == pytest.approx(0.9998)
+    assert run("levenshtein", value="  " + "a" * 4_998, text="a" * 5_000).value == pytest.approx(0.9996)

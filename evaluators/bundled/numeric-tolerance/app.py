@@ -8,7 +8,8 @@ import re
 from vigilo_common import bad_expected, clip, config_schema, evidence_value, resolve_actual, resolve_expected
 from vigilo_sdk import Evaluator, EvaluatorError, binary, finding
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# A minus sign counts only when it is not glued to a word ("order A-1234" holds no number -1234).
+NUMBER = re.compile(r"(?<![\w-])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 STRICT = re.compile(r"\s*-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\s*")
 
 evaluator = Evaluator(
