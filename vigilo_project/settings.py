@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Exchange, Queue
 
 from vigilo_project.env import env_bool, env_float, env_int, env_str
 
@@ -27,9 +28,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "evaluators",
     "outbox",
     "runs",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -70,6 +73,8 @@ DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_d
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Threads of the embedded worker share the file: wait for locks instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # A file, not shared-cache memory, for tests: threads then wait on locks instead of failing at once.
+    DATABASES["default"]["TEST"] = {"NAME": str(VIGILO_DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
@@ -81,10 +86,41 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
+# --- API (api/) -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.ReadScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.NewestFirst",
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "PAGE_SIZE": 50,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Vigilo API", "VERSION": "1.0.0"}
+# Run creation per token, e.g. "60/min" or "1000/hour".
+VIGILO_RUN_CREATE_RATE = env_str("VIGILO_RUN_CREATE_RATE", "60/min")
+# Datasets and components up to 64 MiB; larger bodies are a 413 in the error envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("VIGILO_MAX_UPLOAD_BYTES", 64 << 20, minimum=1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+# Throttling counts in the cache: per process in the embedded mode (LocMemCache).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "vigilo"}}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Vigilo API",
+    "DESCRIPTION": "Evaluation runs for LLM agents: datasets, profiles, evaluators, runs, verdicts. "
+    "Every request needs `Authorization: Bearer <token>` (see `manage.py vigilo_token`).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStateEnum": "runs.models.Run.State",
+        "GateEnum": "runs.models.Run.Gate",
+        "EvaluatorVersionStateEnum": "evaluators.models.EvaluatorVersion.State",
+    },
+}
 
 # --- Modes -------------------------------------------------------------------------------------------
 # Without a broker URL Vigilo runs embedded: the relay hands messages to an in-process thread pool.
@@ -112,23 +148,61 @@ VIGILO_OUTBOX_BATCH = env_int("VIGILO_OUTBOX_BATCH", 500, minimum=1)
 VIGILO_OUTBOX_CLAIM_SECONDS = env_int("VIGILO_OUTBOX_CLAIM_SECONDS", 30, minimum=1)
 
 # --- Celery (distributed mode) --------------------------------------------------------------------------
-CELERY_TASK_ACKS_LATE = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# Work messages and relay ticks live in durable queues; a message is acked only after its task returned
+# (acks_late), one at a time per process (prefetch 1). A worker that dies loses nothing: its chunk's lease
+# expires and the reaper re-dispatches it (bounded by VIGILO_MAX_RECOVERIES), so task_reject_on_worker_lost
+# stays off (redelivering a message that crashed its worker would loop).
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
+    for name in ("executions", "outbox", "default")
+)
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_EXCHANGE = "default"
+CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
+CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ROUTES = {
     "runs.process_chunk": {"queue": "executions"},
     "outbox.relay": {"queue": "outbox"},
     "runs.reap_leases": {"queue": "outbox"},
 }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
+# Every publish waits for the broker's ack (a nack or a dropped connection raises instead of losing the message).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("VIGILO_BROKER_CONNECT_TIMEOUT_S", 4.0, minimum=0.1)
+# Publishing from request/worker code (not the relay) retries a little, never forever.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+# A running chunk keeps going if the broker connection drops; its ack then fails and the message is redelivered,
+# which is a no-op (the chunk is completed or leased).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_WORKER_CONCURRENCY = env_int("VIGILO_WORKER_CONCURRENCY", os.cpu_count() or 2, minimum=1)
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("VIGILO_TASK_EVENTS", True)  # for Flower
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# One chunk's work must stay far below RabbitMQ's consumer_timeout (30 min by default; docker/compose.yml sets
+# 1 h): past the soft limit the task stops and its lease expires, past the hard limit the process is replaced.
+VIGILO_CHUNK_TIME_LIMIT_S = env_int("VIGILO_CHUNK_TIME_LIMIT_S", 600, minimum=10)
+# SIGTERM: a chunk in progress gets this long to complete, then it is released for another worker.
+VIGILO_SHUTDOWN_GRACE_S = env_float("VIGILO_SHUTDOWN_GRACE_S", 20.0, minimum=0.0)
+# The relay's per-message publish (confirm wait included) and broker connect are bounded by this.
+VIGILO_PUBLISH_TIMEOUT_S = env_float("VIGILO_PUBLISH_TIMEOUT_S", 5.0, minimum=0.1)
+# A relay task drains due rows batch after batch for at most this long, then yields to the next beat tick.
+VIGILO_RELAY_MAX_SECONDS = env_float("VIGILO_RELAY_MAX_SECONDS", 5.0, minimum=0.1)
+# /healthz waits this long for a worker to answer a ping.
+VIGILO_HEALTH_PING_TIMEOUT_S = env_float("VIGILO_HEALTH_PING_TIMEOUT_S", 1.0, minimum=0.1)
 CELERY_BEAT_SCHEDULE = {
-    "relay-outbox": {"task": "outbox.relay", "schedule": 1.0},
-    "reap-leases": {"task": "runs.reap_leases", "schedule": 5.0},
+    # Ticks expire: after a broker or worker outage, stale ticks are dropped instead of run in a burst.
+    "relay-outbox": {"task": "outbox.relay", "schedule": 1.0, "options": {"expires": 10}},
+    "reap-leases": {"task": "runs.reap_leases", "schedule": 5.0, "options": {"expires": 30}},
 }
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("VIGILO_BEAT_SCHEDULE_FILE", str(VIGILO_DATA_DIR / "celerybeat-schedule"))
 
 LOGGING = {
     "version": 1,
@@ -136,3 +210,33 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("VIGILO_LOG_LEVEL", "WARNING")},
 }
+
+# --- Model capability (LLM-as-judge): evaluators/model_broker.py, docs/agent-evaluators.md -------------------
+# VIGILO_MODEL_PROVIDERS: JSON object, logical model name -> OpenAI-compatible provider, e.g.
+# {"judge-default": {"base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY",
+#   "model": "gpt-4o-mini", "price_in_per_mtok": 0.15, "price_out_per_mtok": 0.6}}
+# (or VIGILO_MODEL_PROVIDERS_FILE). Keys themselves never go here: `api_key_env` names the variable holding one.
+import json  # noqa: E402
+
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+try:
+    VIGILO_MODEL_PROVIDERS = json.loads(env_str("VIGILO_MODEL_PROVIDERS", "{}") or "{}")
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"VIGILO_MODEL_PROVIDERS is not valid JSON: {_exc}") from None
+if not isinstance(VIGILO_MODEL_PROVIDERS, dict) or not all(
+    isinstance(_p, dict) and isinstance(_p.get("base_url"), str) and isinstance(_p.get("model"), str)
+    for _p in VIGILO_MODEL_PROVIDERS.values()
+):
+    raise ImproperlyConfigured(
+        "VIGILO_MODEL_PROVIDERS must map logical model names to objects with string 'base_url' and 'model'"
+    )
+# Per HTTP attempt; a model call never waits past its invocation's deadline whatever this says.
+VIGILO_MODEL_TIMEOUT_S = env_float("VIGILO_MODEL_TIMEOUT_S", 30.0, minimum=0.1)
+# Retries after the first attempt, for 429, 5xx and connection failures (backoff honours Retry-After).
+VIGILO_MODEL_MAX_RETRIES = env_int("VIGILO_MODEL_MAX_RETRIES", 3, minimum=0)
+# Model requests in flight at once per process.
+VIGILO_MODEL_CONCURRENCY = env_int("VIGILO_MODEL_CONCURRENCY", 4, minimum=1)
+# Entries of the in-process response cache (see docs/agent-evaluators.md).
+VIGILO_MODEL_CACHE_SIZE = env_int("VIGILO_MODEL_CACHE_SIZE", 2048, minimum=0)
+# --- end of the model capability block --------------------------------------------------------------------------

@@ -1,0 +1,339 @@
+"""Serializers: input validation and output shapes. Writes go through the services, never through these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from evaluators.models import Evaluator, EvaluatorVersion
+from runs.models import Dataset, DatasetVersion, EvaluatorResult, Execution, Profile, ProfileVersion, Run
+
+# -- errors ------------------------------------------------------------------------------------------------
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+# -- datasets and profiles ---------------------------------------------------------------------------------
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.name", read_only=True)
+    dataset_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["id", "dataset_id", "dataset", "content_hash", "case_count", "created_at"]
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    versions = DatasetVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "created_at", "versions"]
+
+
+class DatasetUploadSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="dataset name; the version is the content hash")
+    file = serializers.FileField(required=False, help_text="the JSONL file (multipart); or send the raw body")
+
+
+class DatasetUploadResultSerializer(DatasetVersionSerializer):
+    created = serializers.BooleanField(read_only=True, help_text="false when this content was uploaded before")
+
+    class Meta(DatasetVersionSerializer.Meta):
+        fields = [*DatasetVersionSerializer.Meta.fields, "created"]
+
+
+class ProfileVersionSerializer(serializers.ModelSerializer):
+    profile = serializers.CharField(source="profile.name", read_only=True)
+    profile_id = serializers.IntegerField(read_only=True)
+    document = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = ProfileVersion
+        fields = ["id", "profile_id", "profile", "content_hash", "source", "document", "created_at"]
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    versions = ProfileVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Profile
+        fields = ["id", "name", "created_at", "versions"]
+
+
+class ProfileUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="the YAML file (multipart); or send the raw body")
+
+
+class ProfileUploadResultSerializer(ProfileVersionSerializer):
+    created = serializers.BooleanField(read_only=True)
+
+    class Meta(ProfileVersionSerializer.Meta):
+        fields = [*ProfileVersionSerializer.Meta.fields, "created"]
+
+
+# -- evaluators --------------------------------------------------------------------------------------------
+
+
+class EvaluatorVersionSerializer(serializers.ModelSerializer):
+    reference = serializers.CharField(read_only=True)
+    capabilities = serializers.ListField(child=serializers.CharField(), read_only=True)
+    config_schema = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = EvaluatorVersion
+        fields = [
+            "id",
+            "reference",
+            "version",
+            "digest",
+            "size",
+            "contract_version",
+            "world",
+            "capabilities",
+            "description",
+            "config_schema",
+            "state",
+            "created_at",
+        ]
+
+
+class EvaluatorSerializer(serializers.ModelSerializer):
+    full_name = serializers.CharField(read_only=True)
+    versions = EvaluatorVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Evaluator
+        fields = ["id", "namespace", "name", "full_name", "created_at", "versions"]
+
+
+class EvaluatorPublishSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=127, help_text="namespace/name")
+    version = serializers.CharField(max_length=64, help_text="semver, e.g. 1.2.0")
+    file = serializers.FileField(help_text="the component (.wasm)")
+
+
+class EvaluatorPublishResultSerializer(EvaluatorVersionSerializer):
+    created = serializers.BooleanField(read_only=True)
+
+    class Meta(EvaluatorVersionSerializer.Meta):
+        fields = [*EvaluatorVersionSerializer.Meta.fields, "created"]
+
+
+class EvaluatorStateSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=EvaluatorVersion.State.choices)
+
+
+# -- runs --------------------------------------------------------------------------------------------------
+
+
+class RunCreateSerializer(serializers.Serializer):
+    dataset_version = serializers.IntegerField(min_value=1, max_value=2**62, help_text="a dataset version id")
+    profile_version = serializers.IntegerField(min_value=1, max_value=2**62, help_text="a profile version id")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    chunk_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+
+    def validate_dataset_version(self, value: int) -> DatasetVersion:
+        version = DatasetVersion.objects.filter(pk=value).first()
+        if version is None:
+            raise serializers.ValidationError(f"no dataset version {value}")
+        return version
+
+    def validate_profile_version(self, value: int) -> ProfileVersion:
+        version = ProfileVersion.objects.filter(pk=value).first()
+        if version is None:
+            raise serializers.ValidationError(f"no profile version {value}")
+        return version
+
+
+class ChunkCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    leased = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+
+
+class ExecutionCountsSerializer(serializers.Serializer):
+    passed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    error = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="expected executions without an aggregate yet")
+
+
+class ProgressSerializer(serializers.Serializer):
+    results_written = serializers.IntegerField()
+    results_expected = serializers.IntegerField()
+    executions_expected = serializers.IntegerField()
+    executions = ExecutionCountsSerializer()
+    chunks = ChunkCountsSerializer()
+
+
+class RunSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset_version.dataset.name", read_only=True)
+    profile = serializers.CharField(source="profile_version.profile.name", read_only=True)
+    pins = serializers.JSONField(read_only=True)
+    options = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "name",
+            "state",
+            "gate",
+            "dataset_version",
+            "dataset",
+            "profile_version",
+            "profile",
+            "pins",
+            "options",
+            "expected_executions",
+            "chunk_count",
+            "failure_reason",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class RunDetailSerializer(RunSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "progress"]
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, run: Run) -> dict[str, Any]:
+        from runs.selectors import run_progress
+
+        return run_progress(run=run)
+
+
+class VerdictSerializer(serializers.Serializer):
+    run = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=Run.State.choices)
+    gate = serializers.ChoiceField(choices=Run.Gate.choices)
+    failure_reason = serializers.CharField(allow_blank=True)
+    verdict = serializers.JSONField(
+        allow_null=True, help_text="counts, dimensions, scorecard, reasons, worst executions; null until decided"
+    )
+
+
+class ResultSerializer(serializers.ModelSerializer):
+    evaluator = serializers.CharField(source="evaluator_version.reference", read_only=True)
+    measurement = serializers.JSONField(read_only=True, allow_null=True)
+    abstention = serializers.JSONField(read_only=True, allow_null=True)
+    findings = serializers.JSONField(read_only=True)
+    logs = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = EvaluatorResult
+        fields = [
+            "binding_id",
+            "evaluator",
+            "attempt",
+            "outcome",
+            "kind",
+            "measurement",
+            "abstention",
+            "score",
+            "judgment",
+            "blocking",
+            "error_code",
+            "error_message",
+            "findings",
+            "explanation",
+            "logs",
+            "logs_truncated",
+            "duration_ms",
+            "fuel_used",
+        ]
+
+
+class AggregateSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    aggregate_score = serializers.FloatField(allow_null=True)
+    dimension_scores = serializers.JSONField()
+    binding_scores = serializers.JSONField()
+    blocking_failures = serializers.ListField(child=serializers.CharField())
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    tags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    status = serializers.SerializerMethodField()
+    aggregate = serializers.SerializerMethodField()
+    results = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Execution
+        fields = ["id", "ordinal", "case_id", "tags", "attempt", "status", "aggregate", "results"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_status(self, e: Execution) -> str | None:
+        agg = getattr(e, "aggregate", None)
+        return agg.status if agg else None
+
+    @extend_schema_field(AggregateSerializer(allow_null=True))
+    def get_aggregate(self, e: Execution) -> dict[str, Any] | None:
+        agg = getattr(e, "aggregate", None)
+        return AggregateSerializer(agg).data if agg else None
+
+    @extend_schema_field(ResultSerializer(many=True))
+    def get_results(self, e: Execution) -> list[dict[str, Any]]:
+        results = self.context.get("results", {}).get(e.id, [])
+        return ResultSerializer(results, many=True).data
+
+
+class CompareDimensionSerializer(serializers.Serializer):
+    baseline_mean = serializers.FloatField(allow_null=True)
+    mean = serializers.FloatField(allow_null=True)
+    delta = serializers.FloatField(allow_null=True)
+
+
+class CompareChangeSerializer(serializers.Serializer):
+    case_id = serializers.CharField()
+    baseline_status = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+
+
+class CompareSerializer(serializers.Serializer):
+    run = serializers.UUIDField()
+    baseline = serializers.UUIDField()
+    cases_compared = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    transitions = serializers.DictField(child=serializers.IntegerField(), help_text='e.g. {"passed->failed": 3}')
+    changes = CompareChangeSerializer(many=True)
+    changes_truncated = serializers.BooleanField()
+    dimensions = serializers.DictField(child=CompareDimensionSerializer())
+
+
+class RunFilterSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=Run.State.choices, required=False)
+    gate = serializers.ChoiceField(choices=Run.Gate.choices, required=False)
+    profile = serializers.CharField(max_length=200, required=False, help_text="profile name")
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class ExecutionFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["passed", "failed", "error", "pending"], required=False)
+    failed_dimension = serializers.CharField(max_length=200, required=False)
+    tag = serializers.CharField(max_length=200, required=False)
+
+
+class CompareQuerySerializer(serializers.Serializer):
+    baseline = serializers.UUIDField()

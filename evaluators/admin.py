@@ -1,0 +1,103 @@
+"""The evaluator registry in the admin: versions are immutable; only their state changes, through the service."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+
+from evaluators.models import Evaluator, EvaluatorVersion
+from evaluators.services import PublishError, evaluator_version_set_state
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class VersionInline(admin.TabularInline):
+    model = EvaluatorVersion
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["version", "state", "digest", "capabilities", "world", "size", "created_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Evaluator)
+class EvaluatorAdmin(_ReadOnly):
+    list_display = ["full_name", "version_count", "created_at"]
+    search_fields = ["namespace", "name"]
+    inlines = [VersionInline]
+
+    @admin.display(description="versions")
+    def version_count(self, evaluator: Evaluator) -> int:
+        return evaluator.versions.count()
+
+
+def _set_state(modeladmin: admin.ModelAdmin, request, queryset: QuerySet[EvaluatorVersion], state: str) -> None:
+    changed, refused = 0, []
+    for version in queryset.select_related("evaluator"):
+        try:
+            evaluator_version_set_state(version=version, state=state)
+            changed += 1
+        except PublishError as exc:
+            refused.append(str(exc))
+    if changed:
+        modeladmin.message_user(request, f"{changed} version(s) now {state}", messages.SUCCESS)
+    for message in refused:
+        modeladmin.message_user(request, message, messages.WARNING)
+
+
+@admin.register(EvaluatorVersion)
+class EvaluatorVersionAdmin(_ReadOnly):
+    list_display = ["reference", "state", "short_digest", "capabilities", "world", "size", "created_at"]
+    list_filter = ["state", "world", "evaluator"]
+    search_fields = ["evaluator__namespace", "evaluator__name", "version", "digest"]
+    list_select_related = ["evaluator"]
+    readonly_fields = [
+        "evaluator",
+        "version",
+        "state",
+        "digest",
+        "size",
+        "contract_version",
+        "world",
+        "capabilities",
+        "imports",
+        "description",
+        "config_schema",
+        "info",
+        "created_at",
+    ]
+    fields = readonly_fields
+    actions = ["make_active", "make_deprecated", "make_yanked", "make_disabled"]
+
+    @admin.display(description="digest")
+    def short_digest(self, version: EvaluatorVersion) -> str:
+        return f"sha256:{version.digest[:16]}…"
+
+    @admin.action(description="Activate selected versions")
+    def make_active(self, request, queryset):
+        _set_state(self, request, queryset, "active")
+
+    @admin.action(description="Deprecate selected versions")
+    def make_deprecated(self, request, queryset):
+        _set_state(self, request, queryset, "deprecated")
+
+    @admin.action(description="Yank selected versions (pinned runs keep working)")
+    def make_yanked(self, request, queryset):
+        _set_state(self, request, queryset, "yanked")
+
+    @admin.action(description="Disable selected versions")
+    def make_disabled(self, request, queryset):
+        _set_state(self, request, queryset, "disabled")

@@ -1,0 +1,97 @@
+"""Evaluators: list, detail with versions, publish by multipart upload, state changes."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from evaluators.models import EvaluatorVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def test_list_and_detail_show_versions_with_digests(published, reader):
+    listing = reader.get("/api/v1/evaluators/").json()
+
+    names = [e["full_name"] for e in listing["results"]]
+    assert names == sorted(names)
+    assert "vigilo/regex" in names
+    regex = next(e for e in listing["results"] if e["full_name"] == "vigilo/regex")
+    detail = reader.get(f"/api/v1/evaluators/{regex['id']}/").json()
+    (version,) = detail["versions"]
+    assert version["reference"] == "vigilo/regex@1.0.0"
+    assert version["digest"] == published["regex"].digest
+    assert version["state"] == "active"
+    assert version["capabilities"] == published["regex"].capabilities
+
+
+def test_publish_a_new_version_then_the_same_bytes_again(bundled_wasm, publisher, db):
+    wasm = bundled_wasm["contains"]
+
+    def publish():
+        upload = SimpleUploadedFile("c.wasm", wasm, content_type="application/wasm")
+        return publisher.post(
+            "/api/v1/evaluators/publish/",
+            {"name": "acme/contains", "version": "2.0.0", "file": upload},
+            format="multipart",
+        )
+
+    first, again = publish(), publish()
+
+    assert first.status_code == 201
+    assert first.json()["reference"] == "acme/contains@2.0.0"
+    assert first.json()["created"] is True
+    assert again.status_code == 200
+    assert again.json()["created"] is False
+    assert EvaluatorVersion.objects.filter(evaluator__namespace="acme").count() == 1
+
+
+def test_publish_refuses_what_is_not_a_component(publisher, db):
+    upload = SimpleUploadedFile("x.wasm", b"\x00asm not really")
+
+    response = publisher.post(
+        "/api/v1/evaluators/publish/", {"name": "acme/x", "version": "1.0.0", "file": upload}, format="multipart"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("acme/x@1.0.0 refused")
+    assert not EvaluatorVersion.objects.exists()
+
+
+def test_publish_validation_names_the_fields(publisher, db):
+    response = publisher.post("/api/v1/evaluators/publish/", {"name": "acme/x"}, format="multipart")
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"version", "file"}
+
+
+def test_state_changes_go_through_the_allowed_table(published, publisher):
+    version = published["regex"]
+    url = f"/api/v1/evaluators/{version.evaluator_id}/versions/1.0.0/state/"
+
+    deprecated = publisher.post(url, {"state": "deprecated"}, format="json")
+    refused = publisher.post(url, {"state": "bogus"}, format="json")
+    yanked = publisher.post(url, {"state": "yanked"}, format="json")
+    missing = publisher.post(url.replace("1.0.0", "9.9.9"), {"state": "active"}, format="json")
+
+    assert deprecated.status_code == 200
+    assert deprecated.json()["state"] == "deprecated"
+    assert refused.status_code == 400
+    assert "state" in refused.json()["error"]["fields"]
+    assert yanked.json()["state"] == "yanked"
+    assert missing.status_code == 404
+    version.refresh_from_db()
+    assert version.state == "yanked"
+
+
+def test_a_forbidden_state_change_is_400_and_writes_nothing(published, publisher):
+    version = published["regex"]
+    url = f"/api/v1/evaluators/{version.evaluator_id}/versions/1.0.0/state/"
+    publisher.post(url, {"state": "disabled"}, format="json")
+
+    response = publisher.post(url, {"state": "yanked"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"state": ["vigilo/regex@1.0.0 cannot go from disabled to yanked"]}
+    version.refresh_from_db()
+    assert version.state == "disabled"

@@ -1,0 +1,256 @@
+"""The CI client end to end: a real server process, real uploads, real runs, every exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from runs.models import Run
+
+CLIENT = Path(__file__).resolve().parents[2] / "client" / "vigilo_gate.py"
+live = pytest.mark.django_db(transaction=True)
+
+
+def gate(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(CLIENT), *args], check=False, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def api(url: str, token: str, method: str, path: str) -> dict:
+    req = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@live
+def test_exit_0_when_the_gate_passes_with_reports(live_server_url, token, bench_cases, profiles, tmp_path):
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
+
+    result = gate(
+        "--url",
+        live_server_url,
+        "--token",
+        token,
+        "--dataset",
+        str(bench_cases[20]),
+        "--profile",
+        str(profiles["passing"]),
+        "--name",
+        "pass",
+        "--wait",
+        "--junit",
+        str(junit),
+        "--json",
+        str(report),
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gate PASS" in result.stdout
+    assert "progress: 60/60 results (100%)" in result.stdout  # plain lines: stdout is not a TTY
+    assert "scorecard ok" in result.stdout
+    run = Run.objects.get()
+    assert (run.state, run.gate) == ("completed", "pass")
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "20"
+    assert len(suite.findall("testcase")) == 20
+    assert len(suite.findall("testcase/failure")) == 2  # round(20 * 10%) cases fail one check
+    data = json.loads(report.read_text())
+    assert data["run"]["id"] == str(run.id)
+    assert data["verdict"]["gate"] == "pass"
+    assert len(data["executions"]) == 20
+
+
+@live
+def test_exit_1_when_the_gate_fails_and_a_retried_step_reuses_the_run(live_server_url, token, bench_cases, profiles):
+    args = [
+        "--url",
+        live_server_url,
+        "--token",
+        token,
+        "--dataset",
+        str(bench_cases[20]),
+        "--profile",
+        str(profiles["failing"]),
+        "--wait",
+    ]
+    env = {**__import__("os").environ, "GITHUB_RUN_ID": "4242"}
+
+    first = gate(*args, env=env)
+    again = gate(*args, env=env)
+
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "gate FAIL" in first.stdout
+    assert "[executions_failed] 2 of 20 executions failed" in first.stdout
+    assert again.returncode == 1
+    assert "created before" in again.stdout
+    assert Run.objects.count() == 1
+
+
+@live
+def test_exit_1_with_a_baseline_comparison(live_server_url, token, bench_cases, profiles):
+    base = gate(
+        "--url",
+        live_server_url,
+        "--token",
+        token,
+        "--dataset",
+        str(bench_cases[20]),
+        "--profile",
+        str(profiles["failing"]),
+        "--name",
+        "base",
+        "--wait",
+    )
+    baseline = Run.objects.get().id
+
+    result = gate(
+        "--url",
+        live_server_url,
+        "--token",
+        token,
+        "--dataset",
+        str(bench_cases[20]),
+        "--profile",
+        str(profiles["failing"]),
+        "--name",
+        "next",
+        "--baseline",
+        str(baseline),
+    )
+
+    assert base.returncode == 1
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"compared with baseline {baseline}: 0 of 20 cases changed status" in result.stdout
+    assert "delta +0.000" in result.stdout
+
+
+@live
+def test_exit_2_when_the_run_is_cancelled_while_waiting(live_server_url, token, bench_cases, profiles):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(CLIENT),
+            "--url",
+            live_server_url,
+            "--token",
+            token,
+            "--dataset",
+            str(bench_cases[3000]),
+            "--profile",
+            str(profiles["failing"]),
+            "--wait",
+            "--poll",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (runs := api(live_server_url, token, "GET", "/api/v1/runs/")["results"]):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        cancelled = api(live_server_url, token, "POST", f"/api/v1/runs/{runs[0]['id']}/cancel/")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    assert cancelled["state"] == "cancelled"
+    assert proc.returncode == 2, out + err
+    assert "state cancelled, gate FAIL" in out
+    assert "cancelled through the API" in out
+
+
+@live
+def test_exit_3_for_a_bad_token_a_bad_url_or_a_malformed_file(live_server_url, token, bench_cases, profiles, tmp_path):
+    bad_token = gate(
+        "--url",
+        live_server_url,
+        "--token",
+        "vgt_wrong",
+        "--dataset",
+        str(bench_cases[20]),
+        "--profile",
+        str(profiles["passing"]),
+    )
+    bad_url = gate(
+        "--url",
+        "http://127.0.0.1:1",
+        "--token",
+        token,
+        "--dataset",
+        str(bench_cases[20]),
+        "--profile",
+        str(profiles["passing"]),
+        timeout=120,
+    )
+    not_a_url = gate(
+        "--url",
+        "vigilo.example",
+        "--token",
+        token,
+        "--dataset",
+        str(bench_cases[20]),
+        "--profile",
+        str(profiles["passing"]),
+    )
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "a", "input": 1, "output": {"text": "x"}}\n{not json\n')
+    malformed = gate(
+        "--url", live_server_url, "--token", token, "--dataset", str(broken), "--profile", str(profiles["passing"])
+    )
+    missing = gate(
+        "--url",
+        live_server_url,
+        "--token",
+        token,
+        "--dataset",
+        str(tmp_path / "nope.jsonl"),
+        "--profile",
+        str(profiles["passing"]),
+    )
+    no_args = gate("--url", live_server_url)
+
+    assert bad_token.returncode == 3
+    assert "HTTP 401 authentication_failed" in bad_token.stderr
+    assert bad_url.returncode == 3
+    assert "cannot reach http://127.0.0.1:1" in bad_url.stderr
+    assert not_a_url.returncode == 3
+    assert malformed.returncode == 3
+    assert "line 2: not valid JSON" in malformed.stderr
+    assert missing.returncode == 3
+    assert "nope.jsonl" in missing.stderr
+    assert no_args.returncode == 3
+    assert not Run.objects.exists()
+
+
+@live
+def test_exit_4_when_waiting_times_out(live_server_url, token, bench_cases, profiles):
+    result = gate(
+        "--url",
+        live_server_url,
+        "--token",
+        token,
+        "--dataset",
+        str(bench_cases[3000]),
+        "--profile",
+        str(profiles["failing"]),
+        "--wait",
+        "--timeout",
+        "0.1",
+    )
+
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "timed out after 0.1s" in result.stderr
+    run = Run.objects.get()
+    assert run.expected_executions == 3000
