@@ -1,0 +1,429 @@
+"""Host side of the `model` capability: LLM calls a `model-evaluator` guest makes through `vigilo_sdk.complete`.
+
+One `GrantedModelBroker` per invocation enforces the binding's grant (allowed logical models, max calls, a token
+budget) and raises `CapabilityDenied` past it. Logical names are routed to OpenAI-compatible providers configured
+in `VIGILO_MODEL_PROVIDERS`. The HTTP client is shared by the process: a concurrency semaphore, retries on
+429/5xx/connection failures with exponential backoff honouring `Retry-After`, and a deadline that every wait
+(semaphore, connect, read, backoff) respects, because epoch interruption cannot stop a blocked host function.
+Deterministic requests (temperature 0 or unset) are served from an in-process LRU keyed by the evaluator digest
+and the request content; a hit comes back with `cached: true` and costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import random
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from evaluators.sandbox.host import CapabilityDenied, ModelCallFailed
+
+# Stop waiting this long before the invocation's deadline, so the guest still has time to turn the failure
+# into its own result instead of being cut off by the epoch deadline.
+DEADLINE_MARGIN_S = 0.25
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 20.0
+ERROR_BODY_CHARS = 300
+MAX_RESPONSE_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where one logical model name goes: an OpenAI-compatible endpoint and a model id there."""
+
+    name: str
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    price_in_per_mtok: float = 0.0
+    price_out_per_mtok: float = 0.0
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.price_in_per_mtok + output_tokens * self.price_out_per_mtok) / 1_000_000
+
+
+def providers_parse(raw: dict[str, Any]) -> dict[str, Provider]:
+    """Providers from the settings JSON; ValueError naming the entry when one is malformed."""
+    known = {"base_url", "model", "api_key_env", "price_in_per_mtok", "price_out_per_mtok"}
+    out = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"VIGILO_MODEL_PROVIDERS[{name!r}] must be an object")
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ValueError(f"VIGILO_MODEL_PROVIDERS[{name!r}] has unknown key(s): {', '.join(unknown)}")
+        url = urlsplit(str(entry.get("base_url", "")))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"VIGILO_MODEL_PROVIDERS[{name!r}].base_url must be an http(s) URL")
+        if not isinstance(entry.get("model"), str) or not entry["model"]:
+            raise ValueError(f"VIGILO_MODEL_PROVIDERS[{name!r}].model must be a non-empty string")
+        prices = {}
+        for key in ("price_in_per_mtok", "price_out_per_mtok"):
+            value = entry.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"VIGILO_MODEL_PROVIDERS[{name!r}].{key} must be a number >= 0")
+            prices[key] = float(value)
+        out[name] = Provider(
+            name=name,
+            base_url=entry["base_url"].rstrip("/"),
+            model=entry["model"],
+            api_key_env=entry.get("api_key_env") or None,
+            **prices,
+        )
+    return out
+
+
+class ResponseCache:
+    """A thread-safe LRU of completions (without the `cached` flag)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return None if hit is None else dict(hit)
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = dict(value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class ProviderClient:
+    """The process's HTTP client for chat completions: bounded concurrency, retries, deadlines."""
+
+    def __init__(self, *, timeout_s: float, max_retries: int, concurrency: int) -> None:
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    def chat(self, *, provider: Provider, body: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """POST {base_url}/chat/completions and return the decoded response; ModelCallFailed on failure."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if provider.api_key_env:
+            key = os.environ.get(provider.api_key_env)
+            if not key:
+                raise ModelCallFailed(
+                    f"provider for {provider.name!r} needs an API key in ${provider.api_key_env}, which is not set"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        payload = json.dumps(body).encode()
+        attempt = 0
+        while True:
+            try:
+                return self._attempt(provider, payload, headers, deadline)
+            except _Retryable as exc:
+                if attempt >= self.max_retries:
+                    raise ModelCallFailed(f"{exc} (gave up after {attempt + 1} attempts)") from None
+                delay = exc.retry_after
+                if delay is None:
+                    delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt) * (0.5 + random.random() / 2)
+                if time.monotonic() + delay >= deadline:
+                    raise ModelCallFailed(
+                        f"{exc}; retrying after {delay:.2f} s would pass the evaluation deadline"
+                    ) from None
+                time.sleep(delay)
+                attempt += 1
+
+    def _attempt(self, provider: Provider, payload: bytes, headers: dict[str, str], deadline: float) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ModelCallFailed("the evaluation deadline passed before the model call could start")
+        if not self._slots.acquire(timeout=remaining):
+            raise ModelCallFailed("no model-call slot became free before the evaluation deadline")
+        try:
+            return self._post(provider, payload, headers, deadline)
+        finally:
+            self._slots.release()
+
+    def _post(self, provider: Provider, payload: bytes, headers: dict[str, str], deadline: float) -> dict[str, Any]:
+        url = urlsplit(provider.base_url)
+        path = (url.path.rstrip("/") or "") + "/chat/completions"
+
+        def budget() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ModelCallFailed(f"model call to {provider.name!r} ran into the evaluation deadline")
+            return min(self.timeout_s, left)
+
+        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = conn_cls(url.hostname, url.port, timeout=budget())
+        try:
+            conn.request("POST", path, body=payload, headers=headers)
+            if conn.sock is not None:
+                conn.sock.settimeout(budget())
+            response = conn.getresponse()
+            chunks, size = [], 0
+            while True:
+                if conn.sock is not None:
+                    conn.sock.settimeout(budget())
+                chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ModelCallFailed(f"provider response larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        except TimeoutError:
+            if deadline - time.monotonic() <= 0.05:
+                raise ModelCallFailed(f"model call to {provider.name!r} ran into the evaluation deadline") from None
+            raise _Retryable(f"model call to {provider.name!r} timed out after {self.timeout_s:g} s") from None
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            raise _Retryable(f"model call to {provider.name!r} failed: {exc}") from None
+        finally:
+            conn.close()
+        status = response.status
+        text = body.decode("utf-8", "replace")
+        if status == 429 or status >= 500:
+            raise _Retryable(f"provider answered HTTP {status}", _retry_after(response.getheader("Retry-After")))
+        if status != 200:
+            raise ModelCallFailed(f"provider answered HTTP {status}: {text[:ERROR_BODY_CHARS]}")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ModelCallFailed(f"provider answered with invalid JSON: {text[:ERROR_BODY_CHARS]}") from None
+
+
+def _completion(provider: Provider, data: Any) -> dict[str, Any]:
+    """The parts of an OpenAI chat-completions response the contract returns."""
+    try:
+        message = data["choices"][0]["message"]
+        content = message.get("content")
+        if content is None and message.get("refusal"):
+            raise ModelCallFailed(f"the model refused: {str(message['refusal'])[:ERROR_BODY_CHARS]}")
+        if not isinstance(content, str):
+            raise TypeError("no content")
+        usage = data.get("usage") or {}
+        input_tokens = int(usage.get("prompt_tokens") or 0)
+        output_tokens = int(usage.get("completion_tokens") or 0)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        raise ModelCallFailed(
+            f"provider response has no choices[0].message.content: {json.dumps(data)[:ERROR_BODY_CHARS]}"
+        ) from None
+    return {
+        "content": content,
+        "model": str(data.get("model") or provider.model),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cached": False,
+        "cost_usd": round(provider.cost(input_tokens, output_tokens), 10),
+        "logical_model": provider.name,
+    }
+
+
+class GrantedModelBroker:
+    """The `ModelBroker` of one invocation: a grant, an evaluator digest, and the shared client and cache.
+
+    Create one per invocation (it counts calls and tokens for the grant).
+    """
+
+    def __init__(
+        self,
+        *,
+        grant: dict[str, Any],
+        evaluator_digest: str,
+        providers: dict[str, Provider],
+        client: ProviderClient,
+        cache: ResponseCache | None,
+        config_problem: str | None = None,
+    ) -> None:
+        self.config_problem = config_problem
+        self.models = list(grant.get("models") or [])
+        self.max_calls = int(grant.get("max_calls", 4))
+        self.max_tokens = int(grant.get("max_tokens", 4096))
+        self.evaluator_digest = evaluator_digest
+        self.providers = providers
+        self.client = client
+        self.cache = cache
+        self.calls = 0
+        self.tokens = 0
+        self._lock = threading.Lock()
+
+    def complete(self, *, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        name = request["model"]
+        with self._lock:
+            if name not in self.models:
+                raise CapabilityDenied(
+                    f"model {name!r} is not granted to this binding (granted: {', '.join(self.models) or 'none'})"
+                )
+            if self.calls >= self.max_calls:
+                raise CapabilityDenied(f"the binding grants at most {self.max_calls} model call(s) per evaluation")
+            if self.tokens >= self.max_tokens:
+                raise CapabilityDenied(f"the binding's budget of {self.max_tokens} model tokens is spent")
+            self.calls += 1
+            budget = self.max_tokens - self.tokens
+        provider = self.providers.get(name)
+        if self.config_problem:
+            raise ModelCallFailed(self.config_problem)
+        if provider is None:
+            raise ModelCallFailed(f"no provider is configured for model {name!r} (VIGILO_MODEL_PROVIDERS)")
+        try:
+            messages = json.loads(request["messages_json"])
+            schema = (
+                None if request.get("response_schema_json") is None else json.loads(request["response_schema_json"])
+            )
+        except ValueError as exc:
+            raise ModelCallFailed(f"request is not valid JSON: {exc}") from None
+        if not isinstance(messages, list) or not messages:
+            raise ModelCallFailed("messages must be a non-empty list of {role, content} objects")
+        max_tokens = min(int(request["max_tokens"]), budget) if request.get("max_tokens") else budget
+        body: dict[str, Any] = {"model": provider.model, "messages": messages, "max_tokens": max_tokens}
+        temperature = request.get("temperature")
+        if temperature is not None:
+            body["temperature"] = round(float(temperature), 6)
+        if schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "judgment", "schema": schema, "strict": True},
+            }
+        deterministic = temperature is None or float(temperature) == 0.0
+        key = None
+        if self.cache is not None and deterministic:
+            key = hashlib.sha256(
+                json.dumps(
+                    [self.evaluator_digest, name, provider.base_url, body], sort_keys=True, separators=(",", ":")
+                ).encode()
+            ).hexdigest()
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._spend(hit)
+                return {**hit, "cached": True, "cost_usd": 0.0}
+        done = _completion(
+            provider, self.client.chat(provider=provider, body=body, deadline=deadline - DEADLINE_MARGIN_S)
+        )
+        if key is not None:
+            self.cache.put(key, done)  # type: ignore[union-attr]
+        self._spend(done)
+        return done
+
+    def _spend(self, done: dict[str, Any]) -> None:
+        with self._lock:
+            self.tokens += int(done["input_tokens"]) + int(done["output_tokens"])
+
+
+# -- process-wide state and the entry points runs/processing.py uses ----------------------------------------
+_state_lock = threading.Lock()
+_client: ProviderClient | None = None
+_cache: ResponseCache | None = None
+
+
+def _settings() -> Any:
+    from django.conf import settings
+
+    return settings
+
+
+def provider_client() -> ProviderClient:
+    global _client
+    with _state_lock:
+        if _client is None:
+            s = _settings()
+            _client = ProviderClient(
+                timeout_s=s.VIGILO_MODEL_TIMEOUT_S,
+                max_retries=s.VIGILO_MODEL_MAX_RETRIES,
+                concurrency=s.VIGILO_MODEL_CONCURRENCY,
+            )
+        return _client
+
+
+def response_cache() -> ResponseCache:
+    global _cache
+    with _state_lock:
+        if _cache is None:
+            _cache = ResponseCache(getattr(_settings(), "VIGILO_MODEL_CACHE_SIZE", 2048))
+        return _cache
+
+
+def broker_for_binding(*, grant: dict | None, evaluator_digest: str, cache: bool = True) -> GrantedModelBroker | None:
+    """The broker for ONE invocation of a binding (None when the binding grants no `model` capability).
+
+    `grant` is the binding's `grants["model"]` ({models, max_calls, max_tokens}); `cache=False` turns the response
+    cache off (repeat trials that must sample the model again).
+    """
+    if not grant:
+        return None
+    try:
+        providers, problem = providers_parse(_settings().VIGILO_MODEL_PROVIDERS), None
+    except ValueError as exc:  # reported to the guest on its first call, like any unusable provider
+        providers, problem = {}, str(exc)
+    return GrantedModelBroker(
+        grant=grant,
+        evaluator_digest=evaluator_digest,
+        providers=providers,
+        client=provider_client(),
+        cache=response_cache() if cache else None,
+        config_problem=problem,
+    )
+
+
+def usage_summary(model_usage: list[dict]) -> dict:
+    """Totals over completions as recorded in results' `model_usage` (cached calls cost nothing)."""
+    calls = len(model_usage)
+    cached = sum(1 for u in model_usage if u.get("cached"))
+    input_tokens = sum(int(u.get("input_tokens") or 0) for u in model_usage)
+    output_tokens = sum(int(u.get("output_tokens") or 0) for u in model_usage)
+    cost = sum(float(u.get("cost_usd") or 0.0) for u in model_usage if not u.get("cached"))
+    by_model: dict[str, dict[str, Any]] = {}
+    for u in model_usage:
+        entry = by_model.setdefault(
+            str(u.get("logical_model") or u.get("model")),
+            {"calls": 0, "cached_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0},
+        )
+        entry["calls"] += 1
+        entry["cached_calls"] += 1 if u.get("cached") else 0
+        entry["input_tokens"] += int(u.get("input_tokens") or 0)
+        entry["output_tokens"] += int(u.get("output_tokens") or 0)
+        entry["cost_usd"] += 0.0 if u.get("cached") else float(u.get("cost_usd") or 0.0)
+    for entry in by_model.values():
+        entry["cost_usd"] = round(entry["cost_usd"], 10)
+    return {
+        "calls": calls,
+        "cached_calls": cached,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "cost_usd": round(cost, 10),
+        "by_model": by_model,
+    }
