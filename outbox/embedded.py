@@ -43,7 +43,7 @@ class EmbeddedRuntime:
         unregister_kick(self.kick)
 
     def _loop(self) -> None:
-        from runs.services import chunks_reap
+        from runs.services import chunks_reap, runs_finalize_stalled
 
         last_reap = time.monotonic()
         try:
@@ -55,6 +55,7 @@ class EmbeddedRuntime:
                     pass
                 if time.monotonic() - last_reap > REAP_EVERY_S:
                     chunks_reap()
+                    runs_finalize_stalled()
                     last_reap = time.monotonic()
         finally:
             connection.close()

@@ -74,11 +74,14 @@ def backoff_seconds(attempts: int) -> float:
     return random.uniform(0, min(300.0, 0.5 * 2**attempts))
 
 
-def outbox_mark_failed(*, event: OutboxEvent, token: uuid.UUID, error: str) -> None:
-    """Reschedule with backoff, or mark dead after the attempt limit; only while holding the claim."""
+def outbox_mark_failed(*, event: OutboxEvent, token: uuid.UUID, error: str) -> int:
+    """Reschedule with backoff, or mark dead after the attempt limit; only while holding the claim.
+
+    Returns 1 when the row was updated, 0 when the claim was lost meanwhile (nothing written).
+    """
     attempts = event.attempts + 1
     dead = attempts >= settings.VIGILO_OUTBOX_MAX_ATTEMPTS
-    OutboxEvent.objects.filter(id=event.id, claim_token=token, status=OutboxEvent.Status.PENDING).update(
+    return OutboxEvent.objects.filter(id=event.id, claim_token=token, status=OutboxEvent.Status.PENDING).update(
         attempts=attempts,
         status=OutboxEvent.Status.DEAD if dead else OutboxEvent.Status.PENDING,
         available_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)),
@@ -88,8 +91,29 @@ def outbox_mark_failed(*, event: OutboxEvent, token: uuid.UUID, error: str) -> N
     )
 
 
+def outbox_release(*, ids: list[int], token: uuid.UUID, error: str = "", delay_s: float = 0.0) -> int:
+    """Give claimed rows back without counting an attempt (the broker was unreachable, not the message refused).
+
+    An outage must not walk every row to `dead`; the short jittered delay keeps relays from hammering a broker
+    that is down, and relay lag in the metrics shows the outage.
+    """
+    if not ids:
+        return 0
+    fields: dict[str, Any] = {"claim_token": None, "claimed_until": None}
+    if delay_s:
+        fields["available_at"] = timezone.now() + timedelta(seconds=random.uniform(delay_s / 2, delay_s))
+    if error:
+        fields["last_error"] = error[:2000]
+    return OutboxEvent.objects.filter(id__in=ids, claim_token=token, status=OutboxEvent.Status.PENDING).update(**fields)
+
+
 def outbox_retry_dead(*, ids: list[int]) -> int:
     """Give dead rows another round of attempts (the admin's retry action)."""
     return OutboxEvent.objects.filter(id__in=ids, status=OutboxEvent.Status.DEAD).update(
-        status=OutboxEvent.Status.PENDING, attempts=0, available_at=timezone.now(), last_error=""
+        status=OutboxEvent.Status.PENDING,
+        attempts=0,
+        available_at=timezone.now(),
+        last_error="",
+        claim_token=None,
+        claimed_until=None,
     )

@@ -9,13 +9,20 @@ the same transaction. The last chunk to finish finalizes the run; exactly one fi
 from __future__ import annotations
 
 import logging
+import random
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from evaluators.model_broker import broker_for_binding, usage_summary
 from evaluators.runtime import component_load, default_limits, sandbox_host
 from evaluators.sandbox import Invocation
 from gating.profile import Profile, profile_parse
@@ -31,9 +38,12 @@ from outbox.services import outbox_write
 from runs.models import Chunk, EvaluatorResult, Execution, ExecutionAggregate, Run
 from runs.services import lease_until, run_event, run_mark_running
 from runs.transitions import TransitionError, transition
+from runs.worker import release_due
 
 log = logging.getLogger(__name__)
 RESULT_BATCH = 25  # executions per guarded write (and lease renewal)
+DB_RETRIES = 4  # attempts of one idempotent database step after a dropped connection
+T = TypeVar("T")
 
 
 class LeaseLost(RuntimeError):
@@ -181,16 +191,98 @@ def _result_row(
     )
 
 
+class _LeaseKeeper:
+    """Renews the lease on a timer while the chunk is worked on, so one slow evaluation cannot let it expire.
+
+    The batch writes renew it too; this covers the time between them. It runs on its own thread (hence its own
+    database connection) and survives a dropped connection: the next tick reconnects.
+    """
+
+    def __init__(self, claim: Claim) -> None:
+        self.claim = claim
+        self.every_s = max(1.0, settings.VIGILO_LEASE_SECONDS / 3)
+        self.stopping = threading.Event()
+        self.lost = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"lease-{claim.chunk_id}", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=self.every_s + 5)
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(f"chunk {self.claim.chunk_id} lease was lost (heartbeat)")
+
+    def _loop(self) -> None:
+        try:
+            while not self.stopping.wait(self.every_s):
+                try:
+                    _renew(self.claim)
+                except LeaseLost:
+                    self.lost.set()
+                    return
+                except DatabaseError as exc:  # transient: the batch writes retry too, the lease has slack
+                    log.warning("chunk %s heartbeat failed: %s", self.claim.chunk_id, exc)
+                    connection.close()
+        finally:
+            connection.close()
+
+
+def _db_retry(fn: Callable[[], T], *, what: str) -> T:
+    """Run an idempotent database step, reconnecting after a dropped connection (bounded, with jitter)."""
+    for attempt in range(DB_RETRIES):
+        try:
+            return fn()
+        except (OperationalError, InterfaceError) as exc:
+            if attempt == DB_RETRIES - 1 or connection.in_atomic_block:
+                raise
+            log.warning("%s: database error, reconnecting (%s/%s): %s", what, attempt + 1, DB_RETRIES, exc)
+            connection.close()
+            time.sleep(random.uniform(0.5, 1.0) * 2**attempt * 0.25)
+    raise AssertionError("unreachable")
+
+
 def chunk_process(*, chunk_id: int) -> str:
-    """Evaluate every case of the chunk with every binding. Safe to call twice, concurrently: one effect."""
+    """Evaluate every case of the chunk with every binding. Safe to call twice, concurrently: one effect.
+
+    Returns "completed", "skipped" (someone else has or had the chunk), "lease_lost" or "released" (the worker
+    is shutting down and gave the chunk back).
+    """
     claim = chunk_claim(chunk_id=chunk_id)
     if claim is None:
+        # A redelivered message for a chunk that is already done: make sure its run was finalized (the first
+        # delivery may have died between completing the chunk and finalizing).
+        run_id = Chunk.objects.filter(pk=chunk_id).values_list("run_id", flat=True).first()
+        if run_id is not None:
+            _db_retry(lambda: run_finalize_if_done(run_id=run_id), what=f"chunk {chunk_id} finalize")
         return "skipped"
-    run = Run.objects.select_related("profile_version").get(pk=claim.run_id)
-    run_mark_running(run_id=run.id)
+    with _LeaseKeeper(claim) as keeper:
+        try:
+            outcome = _chunk_work(claim=claim, keeper=keeper)
+        except (LeaseLost, TransitionError) as exc:
+            log.info("chunk %s attempt %s stopped: %s", chunk_id, claim.attempt, exc)
+            outcome = "lease_lost"
+    if outcome == "released":
+        _db_retry(lambda: chunk_release(claim=claim), what=f"chunk {chunk_id} release")
+        return outcome
+    _db_retry(lambda: run_finalize_if_done(run_id=claim.run_id), what=f"chunk {chunk_id} finalize")
+    return outcome
+
+
+def _chunk_work(*, claim: Claim, keeper: _LeaseKeeper) -> str:
+    chunk_id = claim.chunk_id
+    run = _db_retry(
+        lambda: Run.objects.select_related("profile_version").get(pk=claim.run_id), what=f"chunk {chunk_id} load"
+    )
+    _db_retry(lambda: run_mark_running(run_id=run.id), what=f"chunk {chunk_id} start")
     profile = profile_parse(data=run.profile_version.document)
     host = sandbox_host()
     base_limits = default_limits()
+    model_cache = bool(run.options.get("model_cache", True))  # off for repeat trials of a judge
     bindings = []
     for binding in profile.bindings:
         pin = run.pins[binding.id]
@@ -199,41 +291,46 @@ def chunk_process(*, chunk_id: int) -> str:
         bindings.append(
             (binding, pin, component_load(digest=pin["digest"]), limits, binding.blocking or dimension.blocking)
         )
-    try:
-        pending: list[EvaluatorResult] = []
-        executions = list(Execution.objects.filter(chunk_id=chunk_id).order_by("ordinal"))
-        for i, execution in enumerate(executions, start=1):
-            snapshot = execution.snapshot
-            for binding, pin, loaded, limits, blocking in bindings:
-                data = {
-                    "run_id": str(run.id),
-                    "execution_id": str(execution.id),
-                    "attempt": claim.attempt,
-                    "case": snapshot,
-                    "output": snapshot.get("output"),
-                    "config": binding.config,
-                }
-                inv = host.evaluate(loaded, data=data, limits=limits)
-                pending.append(
-                    _result_row(
-                        execution=execution,
-                        claim=claim,
-                        run=run,
-                        binding=binding,
-                        version_id=pin["version_id"],
-                        inv=inv,
-                        blocking=blocking,
-                    )
+    pending: list[EvaluatorResult] = []
+    executions = _db_retry(
+        lambda: list(Execution.objects.filter(chunk_id=chunk_id).order_by("ordinal")), what=f"chunk {chunk_id} load"
+    )
+    for i, execution in enumerate(executions, start=1):
+        if release_due():
+            return "released"
+        keeper.check()
+        snapshot = execution.snapshot
+        for binding, pin, loaded, limits, blocking in bindings:
+            data = {
+                "run_id": str(run.id),
+                "execution_id": str(execution.id),
+                "attempt": claim.attempt,
+                "case": snapshot,
+                "output": snapshot.get("output"),
+                "config": binding.config,
+            }
+            broker = broker_for_binding(
+                grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=model_cache
+            )
+            inv = host.evaluate(loaded, data=data, limits=limits, model=broker)
+            pending.append(
+                _result_row(
+                    execution=execution,
+                    claim=claim,
+                    run=run,
+                    binding=binding,
+                    version_id=pin["version_id"],
+                    inv=inv,
+                    blocking=blocking,
                 )
-            if i % RESULT_BATCH == 0:
-                chunk_record_results(claim=claim, results=pending)
-                pending = []
-        chunk_record_results(claim=claim, results=pending)
-        chunk_complete(claim=claim, profile=profile)
-    except (LeaseLost, TransitionError) as exc:
-        log.info("chunk %s attempt %s stopped: %s", chunk_id, claim.attempt, exc)
-        return "lease_lost"
-    run_finalize_if_done(run_id=run.id)
+            )
+        if i % RESULT_BATCH == 0:
+            batch, pending = pending, []
+            _db_retry(lambda b=batch: chunk_record_results(claim=claim, results=b), what=f"chunk {chunk_id} results")
+    if release_due():
+        return "released"
+    _db_retry(lambda: chunk_record_results(claim=claim, results=pending), what=f"chunk {chunk_id} results")
+    _db_retry(lambda: chunk_complete(claim=claim, profile=profile), what=f"chunk {chunk_id} complete")
     return "completed"
 
 
@@ -294,7 +391,17 @@ def run_verdict(*, run: Run) -> dict[str, Any]:
         cancelled=run.state == Run.State.CANCELLED,
         failure_reason="; ".join(r for r in [run.failure_reason, *reasons] if r) or None,
     )
-    return verdict_compute(profile=profile, executions=run_summaries(run=run), operational=operational)
+    verdict = verdict_compute(profile=profile, executions=run_summaries(run=run), operational=operational)
+    usage = [
+        u
+        for current in EvaluatorResult.objects.filter(run=run, attempt=F("execution__attempt"))
+        .exclude(model_usage=[])
+        .values_list("model_usage", flat=True)
+        .iterator(chunk_size=2000)
+        for u in current
+    ]
+    verdict["model_usage"] = usage_summary(usage)
+    return verdict
 
 
 def run_finalize_if_done(*, run_id: uuid.UUID) -> bool:

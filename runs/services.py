@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from outbox.services import Message, outbox_write
@@ -250,3 +251,20 @@ def chunks_redispatch_stale(*, now: Any) -> int:
 
 def lease_until() -> Any:
     return timezone.now() + timedelta(seconds=settings.VIGILO_LEASE_SECONDS)
+
+
+def runs_finalize_stalled(*, limit: int = 100) -> int:
+    """Finalize runs whose chunks have all ended but which were never finalized.
+
+    The last chunk's worker finalizes its run right after completing it; a worker that dies (or loses its
+    database connection) between the two leaves the run running with nothing left to do. The reaper calls this.
+    """
+    from runs.processing import run_finalize_if_done
+
+    open_chunks = Chunk.objects.filter(run_id=OuterRef("pk"), state__in=[Chunk.State.PENDING, Chunk.State.LEASED])
+    stalled = (
+        Run.objects.filter(state__in=[Run.State.PENDING, Run.State.RUNNING])
+        .filter(~Exists(open_chunks))
+        .values_list("id", flat=True)
+    )
+    return sum(1 for run_id in list(stalled[:limit]) if run_finalize_if_done(run_id=run_id))

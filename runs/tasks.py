@@ -1,10 +1,11 @@
 """Thin Celery tasks: ids in, a service call, state in the database."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from runs.processing import chunk_process
-from runs.services import chunks_reap
+from runs.services import chunks_reap, runs_finalize_stalled
 
 
 @shared_task(
@@ -19,6 +20,10 @@ from runs.services import chunks_reap
     retry_backoff_max=30,
     retry_jitter=True,
     max_retries=10,
+    # Far below RabbitMQ's consumer_timeout. Past the soft limit the task raises and stops heartbeating, so its
+    # lease expires and the reaper counts a recovery (a chunk that always overruns ends up failed, not looping).
+    soft_time_limit=settings.VIGILO_CHUNK_TIME_LIMIT_S,
+    time_limit=settings.VIGILO_CHUNK_TIME_LIMIT_S + 60,
 )
 def process_chunk(self, chunk_id: int) -> str:
     return chunk_process(chunk_id=chunk_id)
@@ -26,4 +31,4 @@ def process_chunk(self, chunk_id: int) -> str:
 
 @shared_task(name="runs.reap_leases", ignore_result=True)
 def reap_leases() -> dict[str, int]:
-    return chunks_reap()
+    return {**chunks_reap(), "finalized": runs_finalize_stalled()}

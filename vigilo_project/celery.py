@@ -1,4 +1,7 @@
-"""The Celery app for the distributed mode (`celery -A vigilo_project worker|beat`)."""
+"""The Celery app for the distributed mode (`celery -A vigilo_project worker|beat|flower`).
+
+Configuration lives in settings.py (the CELERY_* block); worker lifecycle (graceful SIGTERM) in runs/worker.py.
+"""
 
 import os
 
@@ -9,3 +12,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vigilo_project.settings")
 app = Celery("vigilo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _install_worker_lifecycle() -> None:
+    from runs.worker import install
+
+    install()
+
+
+_install_worker_lifecycle()

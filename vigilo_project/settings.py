@@ -1,6 +1,6 @@
 """Vigilo settings: one module, read from the environment. Defaults give the embedded mode (SQLite, in-process).
 
-Every `VIGILO_*` setting is listed in docs/configuration.md.
+Every `VIGILO_*` setting is listed in docs/operations.md.
 """
 
 from __future__ import annotations

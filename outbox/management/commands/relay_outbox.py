@@ -4,24 +4,23 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from outbox.relay import relay_once
+from outbox.relay import relay_drain, relay_once
 
 
 class Command(BaseCommand):
-    help = "Relay due outbox rows to RabbitMQ (once, or in a loop)."
+    help = "Relay due outbox rows to RabbitMQ (once, or in a loop). Beat does this in production; this is for tools."
 
     def add_arguments(self, parser):
-        parser.add_argument("--once", action="store_true")
-        parser.add_argument("--interval", type=float, default=1.0)
+        parser.add_argument("--once", action="store_true", help="one batch, then exit")
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds to sleep when nothing is due")
 
     def handle(self, *args, once: bool, interval: float, **options):
         from outbox.transport import CeleryTransport
 
         transport = CeleryTransport()
+        if once:
+            self.stdout.write(f"published {relay_once(transport=transport)}")
+            return
         while True:
-            n = relay_once(transport=transport)
-            if once:
-                self.stdout.write(f"published {n}")
-                return
-            if not n:
+            if not relay_drain(transport=transport):
                 time.sleep(interval)

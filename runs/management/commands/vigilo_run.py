@@ -30,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for the verdict")
         parser.add_argument("--json", dest="json_path", default=None, help="write the JSON report here")
         parser.add_argument("--junit", dest="junit_path", default=None, help="write JUnit XML here")
+        parser.add_argument(
+            "--no-model-cache",
+            action="store_true",
+            help="ask the model again instead of reusing cached judge answers (repeat trials)",
+        )
 
     def handle(self, *args, **o):
         dataset_path, profile_path = Path(o["dataset"]), Path(o["profile"])
@@ -51,7 +56,12 @@ class Command(BaseCommand):
         runtime = EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS) if embedded else nullcontext()
         with runtime:
             try:
-                run, _ = run_create(dataset_version=dataset, profile_version=profile, name=o["name"])
+                run, _ = run_create(
+                    dataset_version=dataset,
+                    profile_version=profile,
+                    name=o["name"],
+                    options={"model_cache": False} if o["no_model_cache"] else None,
+                )
             except ValidationFailed as exc:
                 usage_error(self.stderr, f"{exc}")
             self.stdout.write(

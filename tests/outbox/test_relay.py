@@ -1,0 +1,206 @@
+"""The relay's ledger rules on PostgreSQL: skip-locked claims, marking only under the claim, backoff, dead rows."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from outbox.models import OutboxEvent
+from outbox.relay import relay_once
+from outbox.services import (
+    Message,
+    backoff_seconds,
+    outbox_claim,
+    outbox_mark_published,
+    outbox_retry_dead,
+    outbox_write,
+)
+from outbox.transport import BrokerUnavailable
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED and concurrent claimers need PostgreSQL (DATABASE_URL)")
+
+
+class RecordingTransport:
+    """A broker stand-in: records what it was given, refuses the keys in `refuse`, or is `down`."""
+
+    def __init__(self, *, refuse: set[str] | None = None, down_after: int | None = None) -> None:
+        self.sent: list[str] = []
+        self.refuse = refuse or set()
+        self.down_after = down_after
+
+    @contextmanager
+    def batch(self):
+        def deliver(event: OutboxEvent) -> None:
+            if self.down_after is not None and len(self.sent) >= self.down_after:
+                raise BrokerUnavailable("connection refused")
+            if event.dedupe_key in self.refuse:
+                raise RuntimeError("nacked")
+            self.sent.append(event.dedupe_key)
+
+        yield deliver
+
+
+def _write(n: int, prefix: str = "k") -> None:
+    outbox_write(messages=[Message(topic="t", dedupe_key=f"{prefix}{i}", payload={"i": i}) for i in range(n)])
+
+
+def _in_thread(fn):
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+def test_outbox_write_ignores_a_duplicate_dedupe_key():
+    _write(2)
+    _write(3)
+    assert OutboxEvent.objects.count() == 3
+
+
+def test_claim_skips_rows_locked_by_another_claimer_without_waiting():
+    _write(6)
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_first_three() -> list[int]:
+        with transaction.atomic():
+            ids = list(OutboxEvent.objects.select_for_update().order_by("id").values_list("id", flat=True)[:3])
+            locked.set()
+            release.wait(10)
+        return ids
+
+    t, held = _in_thread(hold_first_three)
+    assert locked.wait(10)
+    try:
+        token, claimed = outbox_claim(limit=10)
+    finally:
+        release.set()
+        t.join()
+
+    assert [e.dedupe_key for e in claimed] == ["k3", "k4", "k5"]
+    assert all(e.claim_token == token for e in claimed)
+    assert not set(held["value"]) & {e.id for e in claimed}
+
+
+def test_concurrent_claimers_get_disjoint_rows():
+    _write(300)
+    barrier = threading.Barrier(2)
+
+    def claim_all() -> list[int]:
+        got: list[int] = []
+        barrier.wait()
+        while True:
+            _, events = outbox_claim(limit=7)
+            if not events:
+                return got
+            got += [e.id for e in events]
+
+    (t1, a), (t2, b) = _in_thread(claim_all), _in_thread(claim_all)
+    t1.join()
+    t2.join()
+
+    assert not set(a["value"]) & set(b["value"])
+    assert len(a["value"]) + len(b["value"]) == 300
+    assert a["value"] and b["value"]
+
+
+def test_a_claim_taken_over_after_expiry_cannot_mark_published():
+    _write(2)
+    old_token, events = outbox_claim(limit=10)
+    OutboxEvent.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))  # the old relay stalled
+    new_token, again = outbox_claim(limit=10)
+    ids = [e.id for e in events]
+
+    assert [e.id for e in again] == ids
+    assert outbox_mark_published(ids=ids, token=old_token) == 0
+    assert set(OutboxEvent.objects.values_list("status", "claim_token")) == {("pending", new_token)}
+    assert outbox_mark_published(ids=ids, token=new_token) == 2
+    assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"published"}
+
+
+def test_claimed_rows_are_not_claimed_twice_while_the_claim_holds():
+    _write(3)
+    outbox_claim(limit=10)
+    _, second = outbox_claim(limit=10)
+    assert second == []
+
+
+def test_relay_publishes_and_marks_under_its_claim():
+    _write(3)
+    transport = RecordingTransport()
+
+    assert relay_once(transport=transport) == 3
+    assert transport.sent == ["k0", "k1", "k2"]
+    assert list(OutboxEvent.objects.values_list("status", "claim_token", "attempts")) == [("published", None, 0)] * 3
+    assert relay_once(transport=transport) == 0
+
+
+def test_a_refused_message_backs_off_and_goes_dead_after_the_attempt_limit(settings):
+    settings.VIGILO_OUTBOX_MAX_ATTEMPTS = 3
+    _write(2)
+    transport = RecordingTransport(refuse={"k0"})
+
+    assert relay_once(transport=transport) == 1
+    row = OutboxEvent.objects.get(dedupe_key="k0")
+    assert (row.status, row.attempts, row.claim_token, row.last_error) == ("pending", 1, None, "RuntimeError: nacked")
+    assert timezone.now() - timedelta(seconds=1) <= row.available_at <= timezone.now() + timedelta(seconds=1)
+    for expected in (2, 3):
+        OutboxEvent.objects.filter(dedupe_key="k0").update(available_at=timezone.now())
+        relay_once(transport=transport)
+        assert OutboxEvent.objects.get(dedupe_key="k0").attempts == expected
+    assert OutboxEvent.objects.get(dedupe_key="k0").status == "dead"
+    OutboxEvent.objects.filter(dedupe_key="k0").update(available_at=timezone.now())
+    assert relay_once(transport=transport) == 0  # dead rows are not relayed
+    assert transport.sent == ["k1"]
+
+
+def test_retrying_a_dead_row_publishes_it():
+    _write(1)
+    OutboxEvent.objects.update(status="dead", attempts=10, last_error="x")
+
+    assert outbox_retry_dead(ids=list(OutboxEvent.objects.values_list("id", flat=True))) == 1
+    assert list(OutboxEvent.objects.values_list("status", "attempts", "last_error")) == [("pending", 0, "")]
+    assert relay_once(transport=RecordingTransport()) == 1
+    assert OutboxEvent.objects.get().status == "published"
+
+
+def test_retry_leaves_rows_that_are_not_dead_alone():
+    _write(1)
+    assert outbox_retry_dead(ids=list(OutboxEvent.objects.values_list("id", flat=True))) == 0
+
+
+def test_broker_down_midway_marks_what_was_confirmed_and_gives_back_the_rest_uncounted():
+    _write(5)
+
+    assert relay_once(transport=RecordingTransport(down_after=2)) == 2
+    rows = list(OutboxEvent.objects.order_by("id").values_list("status", "attempts", "claim_token"))
+    assert rows == [("published", 0, None)] * 2 + [("pending", 0, None)] * 3
+    assert all(
+        "broker unavailable" in e
+        for e in OutboxEvent.objects.filter(status="pending").values_list("last_error", flat=True)
+    )
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5, 10, 20])
+def test_backoff_is_jittered_exponential_and_capped(attempts):
+    values = [backoff_seconds(attempts) for _ in range(200)]
+    assert all(0 <= v <= min(300.0, 0.5 * 2**attempts) for v in values)
+    assert len(set(values)) > 1

@@ -1,0 +1,75 @@
+"""A run with an LLM judge: the broker is wired per binding grant, and usage and cost are summed on the run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runs.ingest import dataset_import, profile_import
+from runs.models import EvaluatorResult
+from runs.processing import chunk_process
+from runs.services import run_create
+from tests.support.openai_provider import OpenAIProvider, configure_providers
+
+PROFILE = """
+name: judged
+min_execution_score: 1.0
+dimensions:
+  quality: {weight: 1.0}
+bindings:
+  - id: judge
+    evaluator: vigilo/llm-judge@^1.0
+    dimension: quality
+    config: {rubric: correctness, scoring: binary}
+    grants: {model: {models: [judge-default], max_calls: 2}}
+"""
+
+
+@pytest.fixture
+def provider(settings, monkeypatch):
+    server = OpenAIProvider(marker="PINEAPPLE")
+    server.start()
+    configure_providers(settings, monkeypatch, server)
+    yield server
+    server.stop()
+
+
+def make_run(texts, options=None):
+    rows = [{"id": f"c{i}", "input": "What is 2+2?", "output": {"text": t}} for i, t in enumerate(texts)]
+    dataset, _ = dataset_import(name="judged", text="\n".join(json.dumps(r) for r in rows))
+    profile, _ = profile_import(text=PROFILE)
+    run, _ = run_create(dataset_version=dataset, profile_version=profile, options=options)
+    return run
+
+
+def test_judge_results_and_run_usage_come_from_the_provider(published, provider):
+    run = make_run(["4 PINEAPPLE", "5", "4 PINEAPPLE"])
+    for chunk in run.chunks.all():
+        chunk_process(chunk_id=chunk.id)
+    run.refresh_from_db()
+    assert run.verdict["counts"]["passed"] == 2 and run.verdict["counts"]["failed"] == 1
+    usage = [u for r in EvaluatorResult.objects.filter(run=run) for u in r.model_usage]
+    # Two distinct judge requests reach the provider; the repeated one is answered from the cache.
+    assert len(usage) == 3 and len(provider.requests) == 2
+    assert sorted(u["cached"] for u in usage) == [False, False, True]
+    summary = run.verdict["model_usage"]
+    assert summary["calls"] == 3
+    assert summary["input_tokens"] == sum(u["input_tokens"] for u in usage)
+    assert summary["output_tokens"] == sum(u["output_tokens"] for u in usage)
+    paid = [u for u in usage if not u["cached"]]
+    assert summary["cost_usd"] == pytest.approx(sum(u["cost_usd"] for u in paid))
+    assert summary["cost_usd"] > 0
+
+
+def test_identical_judge_calls_are_cached_unless_the_run_turns_the_cache_off(published, provider):
+    run = make_run(["4 PINEAPPLE", "4 PINEAPPLE"])
+    for chunk in run.chunks.all():
+        chunk_process(chunk_id=chunk.id)
+    cached = sorted(u["cached"] for r in EvaluatorResult.objects.filter(run=run) for u in r.model_usage)
+    asked = len(provider.requests)
+    trial = make_run(["4 PINEAPPLE", "4 PINEAPPLE", "4 PINEAPPLE"], options={"model_cache": False})
+    for chunk in trial.chunks.all():
+        chunk_process(chunk_id=chunk.id)
+    assert cached == [False, True]
+    assert len(provider.requests) == asked + 3
