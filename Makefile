@@ -7,7 +7,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vigilo
 TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: demo test install install-dev setup lint services flower worker beat clean
+.PHONY: demo test bench install install-dev setup lint services flower worker beat clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ services:
 test: install-dev services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) VIGILO_EMBEDDED=true $(PY) -m pytest
 	VIGILO_EMBEDDED=true $(PY) -m pytest -m embedded -p no:cacheprovider
+
+# Benchmarks (docs/benchmarks.md): all sizes and modes take over an hour; BENCH_ARGS=--quick takes minutes.
+BENCH_ARGS ?=
+bench: install-dev services
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Distributed mode, natively (docker/compose.yml runs the same commands).
 worker: install
