@@ -41,7 +41,7 @@ def _vhost_url(vhost: str) -> str:
 def broker_url() -> Iterator[str]:
     """A vhost of this session's own: other runs and the default vhost never see its messages."""
     if not os.environ.get("CELERY_BROKER_URL"):
-        pytest.skip("CELERY_BROKER_URL is not set: the distributed suite needs RabbitMQ")
+        pytest.fail("CELERY_BROKER_URL is not set: the distributed suite needs RabbitMQ (run it with `make test`)")
     vhost = f"vigilo-test-{uuid.uuid4().hex[:10]}"
     rabbitmqctl("add_vhost", vhost)
     user = urlsplit(BROKER).username or "guest"

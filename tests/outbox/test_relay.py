@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _postgresql_only() -> None:
     if connection.vendor != "postgresql":
-        pytest.skip("SKIP LOCKED and concurrent claimers need PostgreSQL (DATABASE_URL)")
+        pytest.fail("SKIP LOCKED and concurrent claimers need PostgreSQL: set DATABASE_URL (`make test` does)")
 
 
 class RecordingTransport:
