@@ -117,6 +117,14 @@ def _uuid_or_404(value: str) -> uuid.UUID:
         raise exceptions.NotFound("not a run id (a UUID)")
 
 
+def _one_or_404(queryset: QuerySet, pk: str, what: str):
+    """The row with integer id `pk`, or a 404 naming what was looked for (never a 500 on a malformed id)."""
+    obj = queryset.filter(pk=_int_or_404(pk)).first()
+    if obj is None:
+        raise exceptions.NotFound(f"no {what} {pk}")
+    return obj
+
+
 def _int_or_404(value: str) -> int:
     try:
         number = int(value)
@@ -145,13 +153,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Dataset.objects.prefetch_related(Prefetch("versions", DatasetVersion.objects.order_by("-created_at")))
 
     def get_object(self) -> Dataset:
-        return self._get(Dataset, self.get_queryset())
-
-    def _get(self, model, queryset):
-        obj = queryset.filter(pk=_int_or_404(self.kwargs["pk"])).first()
-        if obj is None:
-            raise exceptions.NotFound(f"no {model._meta.verbose_name} {self.kwargs['pk']}")
-        return obj
+        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "dataset")
 
     def get_permissions(self):
         return [WriteScope()] if self.action == "create" else [ReadScope()]
@@ -199,10 +201,7 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Profile.objects.prefetch_related(Prefetch("versions", ProfileVersion.objects.order_by("-created_at")))
 
     def get_object(self) -> Profile:
-        obj = self.get_queryset().filter(pk=_int_or_404(self.kwargs["pk"])).first()
-        if obj is None:
-            raise exceptions.NotFound(f"no profile {self.kwargs['pk']}")
-        return obj
+        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "profile")
 
     def get_permissions(self):
         return [WriteScope()] if self.action == "create" else [ReadScope()]
@@ -250,10 +249,7 @@ class EvaluatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         )
 
     def get_object(self) -> Evaluator:
-        obj = self.get_queryset().filter(pk=_int_or_404(self.kwargs["pk"])).first()
-        if obj is None:
-            raise exceptions.NotFound(f"no evaluator {self.kwargs['pk']}")
-        return obj
+        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "evaluator")
 
     def get_permissions(self):
         return [PublishScope()] if self.action in ("publish", "set_state") else [ReadScope()]
@@ -501,10 +497,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return queryset
 
     def get_object(self) -> Execution:
-        obj = self.get_queryset().filter(pk=_int_or_404(self.kwargs["pk"])).first()
-        if obj is None:
-            raise exceptions.NotFound(f"no execution {self.kwargs['pk']} in this run")
-        return obj
+        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "execution")
 
     def get_serializer(self, *args, **kwargs):
         instance = args[0] if args else None

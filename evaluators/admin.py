@@ -7,17 +7,7 @@ from django.db.models import QuerySet
 
 from evaluators.models import Evaluator, EvaluatorVersion
 from evaluators.services import PublishError, evaluator_version_set_state
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from vigilo_project.admin_base import ReadOnlyAdmin
 
 
 class VersionInline(admin.TabularInline):
@@ -34,7 +24,7 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Evaluator)
-class EvaluatorAdmin(_ReadOnly):
+class EvaluatorAdmin(ReadOnlyAdmin):
     list_display = ["full_name", "version_count", "created_at"]
     search_fields = ["namespace", "name"]
     inlines = [VersionInline]
@@ -59,7 +49,7 @@ def _set_state(modeladmin: admin.ModelAdmin, request, queryset: QuerySet[Evaluat
 
 
 @admin.register(EvaluatorVersion)
-class EvaluatorVersionAdmin(_ReadOnly):
+class EvaluatorVersionAdmin(ReadOnlyAdmin):
     list_display = ["reference", "state", "short_digest", "capabilities", "world", "size", "created_at"]
     list_filter = ["state", "world", "evaluator"]
     search_fields = ["evaluator__namespace", "evaluator__name", "version", "digest"]

@@ -6,10 +6,11 @@ from django.contrib import admin, messages
 
 from outbox.models import OutboxEvent
 from outbox.services import outbox_retry_dead
+from vigilo_project.admin_base import ReadOnlyAdmin
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = ["id", "topic", "dedupe_key", "status", "attempts", "available_at", "short_error"]
     list_filter = ["status", "topic"]  # status = dead: the rows that need a person
     search_fields = ["dedupe_key", "topic"]
@@ -29,15 +30,6 @@ class OutboxEventAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
     actions = ["retry_dead"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="last error")
     def short_error(self, event: OutboxEvent) -> str:

@@ -13,23 +13,11 @@ from runs.models import Case, Dataset, DatasetVersion, EvaluatorResult, Executio
 from runs.selectors import run_progress
 from runs.services import run_cancel
 from runs.transitions import TransitionError
+from vigilo_project.admin_base import ReadOnlyAdmin
 
 GATE_COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "pending": "#6e7781"}
 STATUS_COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#bf8700"}
 BINS = 10
-
-
-class ReadOnly(admin.ModelAdmin):
-    """Domain rows change only through services: no add, edit or delete here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def badge(text: str, color: str) -> str:
@@ -82,7 +70,7 @@ def histogram_svg(values: list[float], *, width: int = 240, height: int = 60) ->
 
 
 @admin.register(Run)
-class RunAdmin(ReadOnly):
+class RunAdmin(ReadOnlyAdmin):
     list_display = ["id", "name", "state", "gate_badge", "progress", "duration", "created_at"]
     list_filter = ["state", "gate", "profile_version__profile"]
     search_fields = ["id", "name"]
@@ -235,7 +223,7 @@ class ResultInline(admin.StackedInline):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ReadOnly):
+class ExecutionAdmin(ReadOnlyAdmin):
     list_display = ["case_id", "run", "status_badge", "aggregate_score", "attempt"]
     list_filter = ["aggregate__status"]
     search_fields = ["case_id", "run__id"]
@@ -273,19 +261,19 @@ class DatasetVersionInline(admin.TabularInline):
 
 
 @admin.register(Dataset)
-class DatasetAdmin(ReadOnly):
+class DatasetAdmin(ReadOnlyAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     inlines = [DatasetVersionInline]
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(ReadOnly):
+class DatasetVersionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "case_count", "created_at"]
 
 
 @admin.register(Case)
-class CaseAdmin(ReadOnly):
+class CaseAdmin(ReadOnlyAdmin):
     list_display = ["case_id", "dataset_version", "ordinal"]
     search_fields = ["case_id"]
 
@@ -301,13 +289,13 @@ class ProfileVersionInline(admin.TabularInline):
 
 
 @admin.register(Profile)
-class ProfileAdmin(ReadOnly):
+class ProfileAdmin(ReadOnlyAdmin):
     list_display = ["name", "created_at"]
     inlines = [ProfileVersionInline]
 
 
 @admin.register(ProfileVersion)
-class ProfileVersionAdmin(ReadOnly):
+class ProfileVersionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "created_at"]
     readonly_fields = ["profile", "content_hash", "source", "created_at"]
     fields = readonly_fields
