@@ -105,6 +105,7 @@ class EvaluatorVersionSerializer(serializers.ModelSerializer):
             "capabilities",
             "description",
             "config_schema",
+            "pure",
             "state",
             "created_at",
         ]
@@ -123,6 +124,11 @@ class EvaluatorPublishSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=127, help_text="namespace/name")
     version = serializers.CharField(max_length=64, help_text="semver, e.g. 1.2.0")
     file = serializers.FileField(help_text="the component (.wasm)")
+    pure = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="declare that evaluate() depends on its input alone (lets a profile allow instance reuse)",
+    )
 
 
 class EvaluatorPublishResultSerializer(EvaluatorVersionSerializer):
@@ -260,6 +266,7 @@ class ResultSerializer(serializers.ModelSerializer):
             "logs_truncated",
             "duration_ms",
             "fuel_used",
+            "isolation",
         ]
 
 

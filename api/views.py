@@ -267,7 +267,10 @@ class EvaluatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         if upload.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise PayloadTooLarge(f"the component is {upload.size} bytes")
         row, created = evaluator_version_publish(
-            name=ser.validated_data["name"], version=ser.validated_data["version"], wasm=upload.read()
+            name=ser.validated_data["name"],
+            version=ser.validated_data["version"],
+            wasm=upload.read(),
+            pure=ser.validated_data["pure"],
         )
         row.created = created
         return Response(s.EvaluatorPublishResultSerializer(row).data, status=201 if created else 200)

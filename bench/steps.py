@@ -119,7 +119,8 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
     import wasmtime
 
     from evaluators.runtime import default_limits, sandbox_host
-    from evaluators.sandbox.host import _Call, _current, decode_evaluation, encode_input
+    from evaluators.sandbox import abi
+    from evaluators.sandbox.host import _Call, _current, decode_evaluation
 
     host = sandbox_host()
     limits = default_limits()
@@ -147,18 +148,20 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
             call = _Call(limits, time.monotonic() + limits.timeout_s, None)
             _current.call = call
             t0 = pc()
-            wit_input = encode_input(data)
+            tree = abi.input_tree(data)
             t1 = pc()
             store = host._store(limits, call)
             t2 = pc()
             instance = comp.linker.instantiate(store, comp.component)
             t3 = pc()
-            raw = instance.get_func(store, "evaluate")(store, wit_input)
+            func = instance.get_func(store, "evaluate")
+            raw = abi.call_evaluate(func, store, tree)
             t4 = pc()
             inv = decode_evaluation(raw, limits.max_output_bytes)
             t5 = pc()
             # what instance reuse would cost: a second call on the same, already used instance
-            raw2 = instance.get_func(store, "evaluate")(store, encode_input(data))
+            store.set_fuel(limits.fuel)
+            raw2 = abi.call_evaluate(func, store, abi.input_tree(data))
             t6 = pc()
             _current.call = None
             if decode_evaluation(raw2, limits.max_output_bytes).value != inv.value:

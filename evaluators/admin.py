@@ -50,8 +50,8 @@ def _set_state(modeladmin: admin.ModelAdmin, request, queryset: QuerySet[Evaluat
 
 @admin.register(EvaluatorVersion)
 class EvaluatorVersionAdmin(ReadOnlyAdmin):
-    list_display = ["reference", "state", "short_digest", "capabilities", "world", "size", "created_at"]
-    list_filter = ["state", "world", "evaluator"]
+    list_display = ["reference", "state", "short_digest", "capabilities", "world", "pure", "size", "created_at"]
+    list_filter = ["state", "world", "pure", "evaluator"]
     search_fields = ["evaluator__namespace", "evaluator__name", "version", "digest"]
     list_select_related = ["evaluator"]
     readonly_fields = [
@@ -63,6 +63,7 @@ class EvaluatorVersionAdmin(ReadOnlyAdmin):
         "contract_version",
         "world",
         "capabilities",
+        "pure",
         "imports",
         "description",
         "config_schema",

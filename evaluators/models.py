@@ -44,6 +44,10 @@ class EvaluatorVersion(models.Model):
     description = models.TextField(blank=True, default="")
     config_schema = models.JSONField(null=True, blank=True)
     info = models.JSONField(default=dict, help_text="what describe() returned")
+    pure = models.BooleanField(
+        default=False,
+        help_text="declared at publish: evaluate() depends on its input alone, so a profile may reuse instances",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -19,10 +19,15 @@ class PublishError(ValueError):
     """Publishing was refused; the message says why."""
 
 
-def evaluator_version_publish(*, name: str, version: str, wasm: bytes) -> tuple[EvaluatorVersion, bool]:
+def evaluator_version_publish(
+    *, name: str, version: str, wasm: bytes, pure: bool = False
+) -> tuple[EvaluatorVersion, bool]:
     """Publish `wasm` as `name@version`. Returns (version, created).
 
     Publishing the same bytes again is a no-op; different bytes under an existing version are refused.
+    `pure` declares that `evaluate` depends on its input alone (no state kept between calls, no outside
+    calls), which lets a profile allow instance reuse; an evaluator with the `model` capability cannot be pure.
+    Like the bytes, the declaration is part of the immutable version.
     """
     if not NAME.match(name or ""):
         raise PublishError(f"{name!r} is not an evaluator name like namespace/name (lowercase, digits, - and _)")
@@ -38,8 +43,13 @@ def evaluator_version_publish(*, name: str, version: str, wasm: bytes) -> tuple[
         evaluator__namespace=namespace, evaluator__name=short, version=str(parsed)
     ).first()
     if existing is not None:
-        if existing.digest == digest:
+        if existing.digest == digest and existing.pure == pure:
             return existing, False
+        if existing.digest == digest:
+            raise PublishError(
+                f"{name}@{parsed} is already published as {'pure' if existing.pure else 'not pure'}; versions are "
+                "immutable, publish a new version to change the declaration"
+            )
         raise PublishError(
             f"{name}@{parsed} is already published with digest {existing.digest}; versions are immutable, "
             "publish a new version instead"
@@ -50,6 +60,11 @@ def evaluator_version_publish(*, name: str, version: str, wasm: bytes) -> tuple[
         component, contract = host.inspect(wasm)
     except ComponentRejected as exc:
         raise PublishError(f"{name}@{parsed} refused: {exc}") from None
+    if pure and "model" in contract.capabilities:
+        raise PublishError(
+            f"{name}@{parsed} cannot be declared pure: it imports the `model` capability, whose answers do not "
+            "depend on the input alone"
+        )
     digest = artifact_store(data=wasm)
     try:
         loaded = host.load(digest=digest, fetch=lambda: wasm)  # precompiles into the disk cache
@@ -77,11 +92,23 @@ def evaluator_version_publish(*, name: str, version: str, wasm: bytes) -> tuple[
                 description=info["description"],
                 config_schema=info["config_schema"],
                 info=info,
+                pure=pure,
             )
     except IntegrityError:
         # A concurrent publish of the same version won the race: same rules as above.
-        return evaluator_version_publish(name=name, version=version, wasm=wasm)
+        return evaluator_version_publish(name=name, version=version, wasm=wasm, pure=pure)
     return row, True
+
+
+def published_as(*, name: str, version: str, wasm: bytes) -> EvaluatorVersion | None:
+    """The existing version `name@version` if it holds exactly these bytes, else None."""
+    namespace, _, short = name.partition("/")
+    return EvaluatorVersion.objects.filter(
+        evaluator__namespace=namespace,
+        evaluator__name=short,
+        version=version,
+        digest=hashlib.sha256(wasm).hexdigest(),
+    ).first()
 
 
 ALLOWED_STATE_CHANGES = {

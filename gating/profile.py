@@ -34,6 +34,7 @@ BINDING_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 EVALUATOR_REF_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*@[^\s@/]+")
 
 CHUNK_SIZE_MAX = 1000
+REUSE_RECHECK_RATE_DEFAULT = 0.02
 MODEL_GRANT_DEFAULT_MAX_CALLS = 4
 MODEL_GRANT_DEFAULT_MAX_TOKENS = 4096
 
@@ -47,6 +48,7 @@ _TOP_KEYS = (
     "run_gate",
     "options",
 )
+_OPTION_KEYS = ("chunk_size", "instance_reuse", "reuse_recheck_rate")
 _DIMENSION_KEYS = ("weight", "aggregation", "blocking")
 _BINDING_KEYS = (
     "id",
@@ -169,6 +171,10 @@ class Profile:
     scorecard: tuple[ScorecardGate, ...] = ()
     chunk_size: int = 100
     description: str = ""
+    # Instance reuse (opt-in): bindings of evaluators published as pure keep one instance per chunk; a sample
+    # of their cases is evaluated again in a fresh instance and any difference marks the run.
+    instance_reuse: bool = False
+    reuse_recheck_rate: float = REUSE_RECHECK_RATE_DEFAULT
 
 
 def profile_parse(*, data: object) -> Profile:
@@ -335,15 +341,24 @@ def _profile_parse(errors: _Errors, data: object) -> Profile | None:
         scorecard = _run_gate_parse(errors, top["run_gate"], dimension_names, binding_ids)
 
     chunk_size: int | None = 100
+    instance_reuse: bool | None = False
+    recheck_rate: float | None = REUSE_RECHECK_RATE_DEFAULT
     if "options" in top:
-        options = _mapping(errors, "options", top["options"], ("chunk_size",))
+        options = _mapping(errors, "options", top["options"], _OPTION_KEYS)
         if options is not None and "chunk_size" in options:
             chunk_size = _integer(errors, "options.chunk_size", options["chunk_size"], low=1, high=CHUNK_SIZE_MAX)
+        if options is not None and "instance_reuse" in options:
+            instance_reuse = _boolean(errors, "options.instance_reuse", options["instance_reuse"])
+        if options is not None and "reuse_recheck_rate" in options:
+            recheck_rate = _number(
+                errors, "options.reuse_recheck_rate", options["reuse_recheck_rate"], low=0.0, high=1.0
+            )
 
     if errors.items:
         return None
     assert name is not None and description is not None and min_execution_score is not None
     assert fail_on_any is not None and dimensions is not None and scorecard is not None and chunk_size is not None
+    assert instance_reuse is not None and recheck_rate is not None
     return Profile(
         name=name,
         description=description,
@@ -353,6 +368,8 @@ def _profile_parse(errors: _Errors, data: object) -> Profile | None:
         bindings=tuple(binding for binding in bindings if binding is not None),
         scorecard=scorecard,
         chunk_size=chunk_size,
+        instance_reuse=instance_reuse,
+        reuse_recheck_rate=recheck_rate,
     )
 
 

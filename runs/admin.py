@@ -212,6 +212,7 @@ class ResultInline(admin.StackedInline):
         "logs",
         "duration_ms",
         "fuel_used",
+        "isolation",
     ]
     readonly_fields = fields
 

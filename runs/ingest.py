@@ -179,9 +179,10 @@ class Pin:
     reference: str
     version_id: int
     digest: str
+    pure: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "version_id": self.version_id, "digest": self.digest}
+        return {"reference": self.reference, "version_id": self.version_id, "digest": self.digest, "pure": self.pure}
 
 
 def profile_load_yaml(*, text: str) -> Any:
@@ -222,7 +223,7 @@ def profile_check(*, document: Any) -> tuple[Profile, dict[str, Pin]]:
                     "grants: {model: {models: [...]}} or use another evaluator",
                 )
             )
-        pins[binding.id] = Pin(binding.id, version.reference, version.id, version.digest)
+        pins[binding.id] = Pin(binding.id, version.reference, version.id, version.digest, version.pure)
     if errors:
         raise ValidationFailed("profile", errors)
     return profile, pins

@@ -168,6 +168,12 @@ class EvaluatorResult(models.Model):
         ABSTAINED = "abstained"
         ERROR = "error"
 
+    class Isolation(models.TextChoices):
+        FRESH = "fresh", "fresh instance"
+        REUSED = "reused", "reused instance"
+        RECHECKED = "rechecked", "reused, re-checked in a fresh instance: same result"
+        MISMATCH = "mismatch", "reused, re-checked in a fresh instance: different; the fresh result is kept"
+
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="results")
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
     shard = models.PositiveSmallIntegerField()
@@ -190,6 +196,12 @@ class EvaluatorResult(models.Model):
     duration_ms = models.FloatField(default=0)
     fuel_used = models.BigIntegerField(default=0)
     model_usage = models.JSONField(default=list)
+    isolation = models.CharField(
+        max_length=16,
+        choices=Isolation.choices,
+        default=Isolation.FRESH,
+        help_text="how the instance was isolated; see gating options.instance_reuse",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

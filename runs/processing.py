@@ -8,6 +8,7 @@ the same transaction. The last chunk to finish finalizes the run; exactly one fi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from evaluators.model_broker import broker_for_binding, usage_summary
@@ -191,6 +192,74 @@ def _result_row(
     )
 
 
+class _BindingRunner:
+    """Evaluates one binding's cases: each in a fresh instance (the default), or on one reused instance.
+
+    Reuse needs both the profile's `options.instance_reuse` and an evaluator published as pure. Then:
+    - a reused call that ends in an error is evaluated again in a fresh instance, whose result is kept: an error
+      must never come from what an earlier case left behind;
+    - a deterministic sample of the cases (`reuse_recheck_rate`, keyed by execution and binding, so a retried
+      chunk re-checks the same cases) is also evaluated in a fresh instance; when the two differ, the fresh
+      result is kept, the result is marked `mismatch` (the verdict reports it) and this binding goes back to
+      fresh instances for the rest of the chunk.
+    """
+
+    def __init__(self, *, host: Any, loaded: Any, limits: Any, reuse: bool, recheck_rate: float) -> None:
+        self.host = host
+        self.loaded = loaded
+        self.limits = limits
+        self.recheck_rate = recheck_rate
+        self.reused = host.reusable(loaded, limits=limits) if reuse else None
+
+    def evaluate(self, *, data: dict[str, Any], model: Any, sample_key: str) -> tuple[Invocation, str]:
+        Isolation = EvaluatorResult.Isolation
+        if self.reused is None:
+            return self.host.evaluate(self.loaded, data=data, limits=self.limits, model=model), Isolation.FRESH
+        inv = self.reused.evaluate(data=data)
+        if self.reused.calls == 1:  # the first call on a new instance is a fresh evaluation
+            return inv, Isolation.FRESH
+        if inv.outcome == "error":
+            return self.host.evaluate(self.loaded, data=data, limits=self.limits), Isolation.FRESH
+        if not _sampled(sample_key, self.recheck_rate):
+            return inv, Isolation.REUSED
+        fresh = self.host.evaluate(self.loaded, data=data, limits=self.limits)
+        if _same_result(inv, fresh):
+            return inv, Isolation.RECHECKED
+        log.warning("instance reuse changed a result (%s): fresh instances for the rest of the chunk", sample_key)
+        self.close()
+        return fresh, Isolation.MISMATCH
+
+    def close(self) -> None:
+        if self.reused is not None:
+            self.reused.close()
+            self.reused = None
+
+
+def _sampled(key: str, rate: float) -> bool:
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") < rate * 2**64
+
+
+def _same_result(a: Invocation, b: Invocation) -> bool:
+    """Everything an evaluation reports, not how long it took or the fuel it burned."""
+
+    def fields(inv: Invocation) -> tuple[Any, ...]:
+        return (
+            inv.outcome,
+            inv.kind,
+            inv.value,
+            inv.abstention,
+            inv.findings,
+            inv.explanation,
+            inv.error_code,
+            inv.error_message,
+            inv.logs,
+            inv.logs_truncated,
+        )
+
+    return fields(a) == fields(b)
+
+
 class _LeaseKeeper:
     """Renews the lease on a timer while the chunk is worked on, so one slow evaluation cannot let it expire.
 
@@ -288,9 +357,25 @@ def _chunk_work(*, claim: Claim, keeper: _LeaseKeeper) -> str:
         pin = run.pins[binding.id]
         dimension = profile.dimensions[binding.dimension]
         limits = base_limits.override(binding.limits)
-        bindings.append(
-            (binding, pin, component_load(digest=pin["digest"]), limits, binding.blocking or dimension.blocking)
+        loaded = component_load(digest=pin["digest"])
+        reuse = profile.instance_reuse and bool(pin.get("pure"))
+        runner = _BindingRunner(
+            host=host, loaded=loaded, limits=limits, reuse=reuse, recheck_rate=profile.reuse_recheck_rate
         )
+        bindings.append((binding, pin, runner, binding.blocking or dimension.blocking))
+    try:
+        return _evaluate_chunk(
+            claim=claim, keeper=keeper, run=run, profile=profile, bindings=bindings, cache=model_cache
+        )
+    finally:
+        for _binding, _pin, runner, _blocking in bindings:
+            runner.close()  # reused instances live for one chunk
+
+
+def _evaluate_chunk(
+    *, claim: Claim, keeper: _LeaseKeeper, run: Run, profile: Profile, bindings: list[Any], cache: bool
+) -> str:
+    chunk_id = claim.chunk_id
     pending: list[EvaluatorResult] = []
     executions = _db_retry(
         lambda: list(Execution.objects.filter(chunk_id=chunk_id).order_by("ordinal")), what=f"chunk {chunk_id} load"
@@ -300,7 +385,7 @@ def _chunk_work(*, claim: Claim, keeper: _LeaseKeeper) -> str:
             return "released"
         keeper.check()
         snapshot = execution.snapshot
-        for binding, pin, loaded, limits, blocking in bindings:
+        for binding, pin, runner, blocking in bindings:
             data = {
                 "run_id": str(run.id),
                 "execution_id": str(execution.id),
@@ -309,21 +394,19 @@ def _chunk_work(*, claim: Claim, keeper: _LeaseKeeper) -> str:
                 "output": snapshot.get("output"),
                 "config": binding.config,
             }
-            broker = broker_for_binding(
-                grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=model_cache
+            broker = broker_for_binding(grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=cache)
+            inv, isolation = runner.evaluate(data=data, model=broker, sample_key=f"{execution.id}:{binding.id}")
+            row = _result_row(
+                execution=execution,
+                claim=claim,
+                run=run,
+                binding=binding,
+                version_id=pin["version_id"],
+                inv=inv,
+                blocking=blocking,
             )
-            inv = host.evaluate(loaded, data=data, limits=limits, model=broker)
-            pending.append(
-                _result_row(
-                    execution=execution,
-                    claim=claim,
-                    run=run,
-                    binding=binding,
-                    version_id=pin["version_id"],
-                    inv=inv,
-                    blocking=blocking,
-                )
-            )
+            row.isolation = isolation
+            pending.append(row)
         if i % RESULT_BATCH == 0:
             batch, pending = pending, []
             _db_retry(lambda b=batch: chunk_record_results(claim=claim, results=b), what=f"chunk {chunk_id} results")
@@ -401,7 +484,21 @@ def run_verdict(*, run: Run) -> dict[str, Any]:
         for u in current
     ]
     verdict["model_usage"] = usage_summary(usage)
+    verdict["isolation"] = _isolation_summary(run=run, profile=profile)
     return verdict
+
+
+def _isolation_summary(*, run: Run, profile: Profile) -> dict[str, Any]:
+    """How the current results were isolated; a non-zero `mismatch` means reuse changed at least one result."""
+    rows = (
+        EvaluatorResult.objects.filter(run=run, attempt=F("execution__attempt"))
+        .values_list("isolation")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = {choice: 0 for choice in EvaluatorResult.Isolation.values}
+    counts.update(dict(rows))
+    return {"instance_reuse": profile.instance_reuse, "reuse_recheck_rate": profile.reuse_recheck_rate, **counts}
 
 
 def run_finalize_if_done(*, run_id: uuid.UUID) -> bool:

@@ -49,6 +49,18 @@ def verdict_table(*, run: Run, out: TextIO) -> None:
         for r in reasons:
             examples = ", ".join(r.get("examples", [])[:5])
             out.write(f"  - [{r['code']}] {r['message']} (count {r['count']}; e.g. executions {examples})\n")
+    isolation = verdict.get("isolation") or {}
+    if isolation.get("instance_reuse"):
+        out.write(
+            f"\n  instance reuse: {isolation.get('reused', 0)} reused, {isolation.get('rechecked', 0)} re-checked in "
+            f"a fresh instance, {isolation.get('fresh', 0)} fresh\n"
+        )
+    if isolation.get("mismatch"):
+        out.write(
+            f"  WARNING: {isolation['mismatch']} re-checked result(s) differed between a reused and a fresh instance; "
+            "the fresh results were kept. An evaluator declared pure is not: publish it without --pure or turn "
+            "options.instance_reuse off.\n"
+        )
     worst = [w for w in verdict.get("worst", []) if w.get("status") != "passed"]
     if worst:
         out.write("\n  worst executions:\n")
@@ -82,6 +94,7 @@ def _results_by_execution(run: Run) -> dict[int, list[dict[str, Any]]]:
                 "logs_truncated": r.logs_truncated,
                 "duration_ms": round(r.duration_ms, 3),
                 "fuel_used": r.fuel_used,
+                "isolation": r.isolation,
             }
         )
     return out

@@ -143,7 +143,9 @@ def run_create(
 
 
 def _pins(run: Run) -> dict[str, Pin]:
-    return {bid: Pin(bid, p["reference"], p["version_id"], p["digest"]) for bid, p in run.pins.items()}
+    return {
+        bid: Pin(bid, p["reference"], p["version_id"], p["digest"], p.get("pure", False)) for bid, p in run.pins.items()
+    }
 
 
 def run_mark_running(*, run_id: uuid.UUID) -> bool:

@@ -50,11 +50,15 @@ def load(host, wasm: bytes):
 @pytest.fixture
 def published(db, bundled_wasm):
     """Publish the bundled evaluators into this test's database: folder name -> EvaluatorVersion."""
+    from evaluators.build import bundled_sources
     from evaluators.runtime import sandbox_host
     from evaluators.services import evaluator_version_publish
 
+    pure = {src.name for src in bundled_sources() if (src / "PURE").is_file()}  # as vigilo_setup publishes them
     out = {}
     for folder, wasm in bundled_wasm.items():
         info = sandbox_host().describe(load(sandbox_host(), wasm))
-        out[folder], _ = evaluator_version_publish(name=info["name"], version=info["version"], wasm=wasm)
+        out[folder], _ = evaluator_version_publish(
+            name=info["name"], version=info["version"], wasm=wasm, pure=folder in pure
+        )
     return out

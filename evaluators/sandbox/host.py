@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import wasmtime
 from wasmtime import component as wc
 
+from evaluators.sandbox import abi
 from evaluators.sandbox.limits import ErrorCode, Limits
 
 PACKAGE = "vigilo:evaluator"
@@ -182,109 +183,94 @@ def _deny_sleep(*_args: Any) -> None:
     raise SandboxDenied("evaluators may not sleep or wait on clocks")
 
 
-def _record(**values: Any) -> wc.Record:
-    rec = wc.Record()
-    for name, value in values.items():
-        setattr(rec, name.replace("_", "-"), value)
-    return rec
-
-
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
-def encode_input(data: dict[str, Any]) -> wc.Record:
-    """Build the WIT `evaluation-input` record from plain data (the dataset's case shape)."""
-    case = data.get("case") or {}
-    out = data.get("output") or {}
-    test_case = _record(
-        id=str(case.get("id", "")),
-        input_json=json.dumps(case.get("input")),
-        expected_json=_json_or_none(case.get("expected")),
-        context_json=_json_or_none(case.get("context")),
-        tags=[str(t) for t in case.get("tags") or []],
-        metadata_json=json.dumps(case.get("metadata") or {}),
-    )
-    actual = _record(
-        text=out.get("text"),
-        structured_json=_json_or_none(out.get("structured")),
-        tool_calls=[
-            _record(
-                name=str(tc.get("name", "")),
-                arguments_json=json.dumps(tc.get("arguments")),
-                result_json=_json_or_none(tc.get("result")),
-            )
-            for tc in out.get("tool_calls") or []
-        ],
-        trace=[
-            _record(kind=str(ev.get("kind", "")), name=ev.get("name"), payload_json=json.dumps(ev.get("payload")))
-            for ev in out.get("trace") or []
-        ],
-        metadata_json=json.dumps(out.get("metadata") or {}),
-    )
-    return _record(
-        run_id=str(data.get("run_id", "")),
-        execution_id=str(data.get("execution_id", "")),
-        attempt=int(data.get("attempt", 1)),
-        test_case=test_case,
-        actual=actual,
-        config_json=json.dumps(data.get("config") or {}),
-    )
-
-
 SEVERITIES = {"info", "low", "medium", "high", "critical"}
+MEASUREMENT_KINDS = {"binary": bool, "numeric": float, "ordinal": str}
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _fields(value: Any, names: tuple[str, ...], what: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or tuple(value) != names:
+        raise _Invalid(f"{what} is not the contract's record ({', '.join(names)})")
+    return value
+
+
+def _case(value: Any, cases: set[str], what: str) -> tuple[str, Any]:
+    if not isinstance(value, tuple) or len(value) != 2 or value[0] not in cases:
+        raise _Invalid(f"{what} is not one of {', '.join(sorted(cases))}")
+    return value
+
+
+def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(f"{what} is not a string")
+    return value
 
 
 def decode_evaluation(result: Any, max_output_bytes: int) -> Invocation:
-    """Turn the lifted `result<evaluation, evaluator-error>` into an Invocation, checking every field.
+    """Turn the lifted `result<evaluation, evaluator-error>` (see `abi.lift`) into an Invocation.
 
-    wasmtime-py lifts a variant whose cases have distinct Python types untagged: `completed(binary(b))`
-    arrives as a bool, `numeric` as a float, `ordinal` as a str and `abstained(...)` as a Record, while the
-    `result` (two record arms) arrives tagged. The contract fixes those types, so decoding by Python type is
-    exact; anything else is `invalid_output`.
+    Every field is checked against the contract: a component whose `evaluate` returns another shape (it can
+    only if its own types differ from the contract's) ends as `invalid_output`, like an oversized output.
     """
-    if not isinstance(result, wc.Variant) or result.tag not in ("ok", "err"):
-        return Invocation.error(ErrorCode.INVALID_OUTPUT, f"evaluate returned {type(result).__name__}")
-    payload = result.payload
-    if result.tag == "err":
-        code, message = str(payload.code), str(payload.message)
+    try:
+        return _decode(result, max_output_bytes)
+    except _Invalid as exc:
+        return Invocation.error(ErrorCode.INVALID_OUTPUT, f"evaluate returned an invalid value: {exc}")
+
+
+def _decode(result: Any, max_output_bytes: int) -> Invocation:
+    tag, payload = _case(result, {"ok", "err"}, "the result")
+    if tag == "err":
+        err = _fields(payload, ("code", "message"), "the evaluator-error")
+        code, message = _text(err["code"], "code"), _text(err["message"], "message")
         if len(code) + len(message) > max_output_bytes:
             return Invocation.error(ErrorCode.INVALID_OUTPUT, "evaluator error larger than the output limit")
         return Invocation.error(ErrorCode.EVALUATOR_ERROR, f"{code}: {message}")
 
+    evaluation = _fields(payload, ("outcome", "findings", "explanation"), "the evaluation")
     size = 0
-    outcome = payload.outcome
     inv = Invocation(outcome="completed")
-    if isinstance(outcome, bool):
-        inv.kind, inv.value = "binary", outcome
-    elif isinstance(outcome, float | int):
-        if not math.isfinite(outcome):
-            return Invocation.error(ErrorCode.INVALID_OUTPUT, f"numeric measurement {outcome} is not finite")
-        inv.kind, inv.value = "numeric", float(outcome)
-    elif isinstance(outcome, str):
-        inv.kind, inv.value = "ordinal", outcome
-        size += len(outcome)
-    elif isinstance(outcome, wc.Record):
-        inv.outcome = "abstained"
-        inv.abstention = {"category": outcome.category, "reason": outcome.reason}
-        size += len(outcome.category) + len(outcome.reason or "")
+    case, value = _case(evaluation["outcome"], {"completed", "abstained"}, "the outcome")
+    if case == "completed":
+        kind, measured = _case(value, set(MEASUREMENT_KINDS), "the measurement")
+        if not isinstance(measured, MEASUREMENT_KINDS[kind]):
+            raise _Invalid(f"the {kind} measurement is a {type(measured).__name__}")
+        if kind == "numeric" and not math.isfinite(measured):
+            return Invocation.error(ErrorCode.INVALID_OUTPUT, f"numeric measurement {measured} is not finite")
+        inv.kind, inv.value = kind, measured
+        size += len(measured) if kind == "ordinal" else 0
     else:
-        return Invocation.error(ErrorCode.INVALID_OUTPUT, f"unexpected outcome {type(outcome).__name__}")
+        abstention = _fields(value, ("category", "reason"), "the abstention")
+        category = _text(abstention["category"], "category")
+        reason = _text(abstention["reason"], "reason", optional=True)
+        inv.outcome = "abstained"
+        inv.abstention = {"category": category, "reason": reason}
+        size += len(category) + len(reason or "")
 
-    for f in payload.findings:
-        severity = str(f.severity)
+    findings = evaluation["findings"]
+    if not isinstance(findings, list):
+        raise _Invalid("findings is not a list")
+    for raw in findings:
+        f = _fields(raw, ("severity", "category", "message", "evidence-json"), "a finding")
+        severity = f["severity"]
         if severity not in SEVERITIES:
             return Invocation.error(ErrorCode.INVALID_OUTPUT, f"unknown finding severity {severity!r}")
-        evidence_raw = getattr(f, "evidence-json")
-        size += len(f.category) + len(f.message) + len(evidence_raw or "")
+        category, message = _text(f["category"], "category"), _text(f["message"], "message")
+        evidence_raw = _text(f["evidence-json"], "evidence-json", optional=True)
+        size += len(category) + len(message) + len(evidence_raw or "")
         evidence: Any = None
         if evidence_raw is not None:
             try:
                 evidence = json.loads(evidence_raw)
             except ValueError:
                 evidence = evidence_raw
-        inv.findings.append({"severity": severity, "category": f.category, "message": f.message, "evidence": evidence})
-    inv.explanation = payload.explanation
+        inv.findings.append({"severity": severity, "category": category, "message": message, "evidence": evidence})
+    inv.explanation = _text(evaluation["explanation"], "explanation", optional=True)
     size += len(inv.explanation or "")
     if size > max_output_bytes:
         return Invocation.error(
@@ -293,12 +279,17 @@ def decode_evaluation(result: Any, max_output_bytes: int) -> Invocation:
     return inv
 
 
+def _deadline_ticks(limits: Limits) -> int:
+    """Epoch ticks until the deadline. One more than the timeout needs: the next tick may come at once."""
+    return math.ceil(limits.timeout_s / EPOCH_TICK_S) + 1
+
+
 def _classify_trap(exc: BaseException, call: _Call, limits: Limits) -> Invocation:
     text = str(exc)
     stderr = call.stderr.decode("utf-8", "replace")
     if "all fuel consumed" in text:
         return Invocation.error(ErrorCode.FUEL_EXHAUSTED, f"evaluator used all {limits.fuel} units of fuel")
-    if "interrupt" in text and time.monotonic() >= call.deadline:
+    if "interrupt" in text:  # epoch interruption: the only interrupt the host arms is the deadline
         return Invocation.error(ErrorCode.TIMEOUT, f"evaluator ran longer than {limits.timeout_s:g} s")
     if "MemoryError" in stderr or "out of memory" in text.lower() or "memory.grow" in text:
         return Invocation.error(ErrorCode.MEMORY_LIMIT, f"evaluator exceeded its {limits.memory_mb} MiB memory")
@@ -508,13 +499,16 @@ class SandboxHost:
 
     # -- calling --------------------------------------------------------------------------------------------
     def _store(self, limits: Limits, call: _Call) -> wasmtime.Store:
+        return self._new_store(limits, call.capture_stderr)
+
+    def _new_store(self, limits: Limits, sink: Callable[[bytes], None]) -> wasmtime.Store:
         store = wasmtime.Store(self.engine)
         store.set_fuel(limits.fuel)
-        store.set_epoch_deadline(max(1, math.ceil(limits.timeout_s / EPOCH_TICK_S)))
+        store.set_epoch_deadline(_deadline_ticks(limits))
         store.set_limits(memory_size=limits.memory_mb << 20)
         wasi = wasmtime.WasiConfig()
-        wasi.stdout_custom = call.capture_stderr
-        wasi.stderr_custom = call.capture_stderr
+        wasi.stdout_custom = sink
+        wasi.stderr_custom = sink
         store.set_wasi(wasi)
         return store
 
@@ -551,20 +545,42 @@ class SandboxHost:
     ) -> Invocation:
         """Run `evaluate` once in a fresh Store. Never raises for anything the guest does."""
         limits = limits or self.limits
+
+        def fresh(call: _Call) -> tuple[wasmtime.Store, Any]:
+            store = self._store(limits, call)
+            instance = loaded.linker.instantiate(store, loaded.component)
+            return store, instance.get_func(store, "evaluate")
+
+        return self._invoke(fresh, data=data, limits=limits, model=model)[0]
+
+    def reusable(self, loaded: LoadedComponent, *, limits: Limits | None = None) -> ReusedInstance:
+        """An instance kept across invocations, for evaluators declared pure whose profile allows reuse."""
+        return ReusedInstance(self, loaded, limits or self.limits)
+
+    def _invoke(
+        self,
+        prepare: Callable[[_Call], tuple[wasmtime.Store, Any]],
+        *,
+        data: dict[str, Any],
+        limits: Limits,
+        model: ModelBroker | None,
+    ) -> tuple[Invocation, bool]:
+        """One call of `evaluate` on the (store, func) that `prepare` gives; (invocation, instance still usable)."""
         try:
-            wit_input = encode_input(data)
+            tree = abi.input_tree(data)
         except (TypeError, ValueError) as exc:
-            return Invocation.error(ErrorCode.INVALID_OUTPUT, f"input cannot be encoded: {exc}")
+            return Invocation.error(ErrorCode.INVALID_OUTPUT, f"input cannot be encoded: {exc}"), True
+        usable = False
         with self._slots:
             started = time.monotonic()
             call = _Call(limits, started + limits.timeout_s, model)
             _current.call = call
             store = None
             try:
-                store = self._store(limits, call)
-                instance = loaded.linker.instantiate(store, loaded.component)
-                raw = instance.get_func(store, "evaluate")(store, wit_input)
+                store, func = prepare(call)
+                raw = abi.call_evaluate(func, store, tree)
                 inv = decode_evaluation(raw, limits.max_output_bytes)
+                usable = True
             except CapabilityDenied as exc:
                 inv = Invocation.error(ErrorCode.CAPABILITY_DENIED, str(exc))
             except SandboxDenied as exc:
@@ -587,4 +603,59 @@ class SandboxHost:
         if call.stderr:
             inv.logs.append({"level": "stderr", "message": call.stderr.decode("utf-8", "replace")})
         inv.model_usage = call.model_usage
+        return inv, usable
+
+
+class ReusedInstance:
+    """One instance of a component called for several cases in turn (instance reuse, opt-in per profile).
+
+    Only for evaluators declared pure: what a call returns depends on its input alone. Every call still gets
+    the full per-invocation limits: fuel and the epoch deadline are reset before each call, the memory limit
+    holds for the instance's lifetime, logs and stderr are captured per call. After any error (a trap, a
+    limit, invalid output) the instance is dropped and the next call starts a fresh one: a trapped instance
+    cannot be entered again, and a pure evaluator's failure must never depend on what ran before it.
+    """
+
+    def __init__(self, host: SandboxHost, loaded: LoadedComponent, limits: Limits) -> None:
+        self.host = host
+        self.loaded = loaded
+        self.limits = limits
+        self.calls = 0  # calls on the current instance
+        self.instances = 0  # instances started so far
+        self._store: wasmtime.Store | None = None
+        self._func: Any = None
+        # The stderr sink's only reference: wasmtime-py keeps the sink in a global registry until the Store is
+        # dropped, so a sink that referenced this object (and through it the Store) would keep every Store alive.
+        self._current: list[_Call | None] = [None]
+
+    def _prepare(self, call: _Call) -> tuple[wasmtime.Store, Any]:
+        self._current[0] = call
+        if self._store is None:
+            current = self._current
+
+            def sink(data: bytes) -> None:
+                if current[0] is not None:
+                    current[0].capture_stderr(data)
+
+            store = self.host._new_store(self.limits, sink)
+            instance = self.loaded.linker.instantiate(store, self.loaded.component)
+            self._store, self._func = store, instance.get_func(store, "evaluate")
+            self.instances += 1
+            self.calls = 0
+        else:
+            self._store.set_fuel(self.limits.fuel)
+            self._store.set_epoch_deadline(_deadline_ticks(self.limits))
+        self.calls += 1
+        return self._store, self._func
+
+    def evaluate(self, *, data: dict[str, Any]) -> Invocation:
+        """Like `SandboxHost.evaluate` (never raises for anything the guest does), on the kept instance."""
+        inv, usable = self.host._invoke(self._prepare, data=data, limits=self.limits, model=None)
+        self._current[0] = None
+        if not usable or inv.outcome == "error":
+            self.close()
         return inv
+
+    def close(self) -> None:
+        self._store = None
+        self._func = None

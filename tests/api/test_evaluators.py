@@ -46,6 +46,17 @@ def test_publish_a_new_version_then_the_same_bytes_again(bundled_wasm, publisher
     assert EvaluatorVersion.objects.filter(evaluator__namespace="acme").count() == 1
 
 
+def test_publish_can_declare_the_version_pure(bundled_wasm, publisher, db):
+    upload = SimpleUploadedFile("c.wasm", bundled_wasm["contains"], content_type="application/wasm")
+    response = publisher.post(
+        "/api/v1/evaluators/publish/",
+        {"name": "acme/contains", "version": "2.0.0", "file": upload, "pure": "true"},
+        format="multipart",
+    )
+    assert response.status_code == 201 and response.json()["pure"] is True
+    assert EvaluatorVersion.objects.get(evaluator__name="contains", evaluator__namespace="acme").pure is True
+
+
 def test_publish_refuses_what_is_not_a_component(publisher, db):
     upload = SimpleUploadedFile("x.wasm", b"\x00asm not really")
 

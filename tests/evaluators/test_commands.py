@@ -87,6 +87,15 @@ def test_publish_command_publishes_then_is_a_no_op(db, built_template, capsys):
     assert code == 0
 
 
+def test_publish_command_declares_purity(db, built_template, capsys):
+    wasm = str(built_template / "my-evaluator.wasm")
+    call_command("publish_evaluator", wasm, "--name", "acme/polite", "--version", "0.2.0", "--pure")
+    assert "acme/polite@0.2.0 published" in capsys.readouterr().out
+    assert EvaluatorVersion.objects.get(evaluator__name="polite", version="0.2.0").pure is True
+    with pytest.raises(CommandError, match="already published as pure"):
+        call_command("publish_evaluator", wasm, "--name", "acme/polite", "--version", "0.2.0")
+
+
 def test_publish_command_refuses_a_non_wasm_file(db, tmp_path):
     junk = tmp_path / "junk.wasm"
     junk.write_text("hello")

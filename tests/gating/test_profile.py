@@ -639,7 +639,11 @@ def test_the_config_is_copied_not_shared_with_the_input():
         (("options", "chunk_size"), 1001, [("options.chunk_size", "must be between 1 and 1000")]),
         (("options", "chunk_size"), "100", [("options.chunk_size", "must be an integer")]),
         (("options", "chunk_size"), True, [("options.chunk_size", "must be an integer")]),
-        (("options", "parallelism"), 4, [("options.parallelism", "unknown key (allowed: chunk_size)")]),
+        (
+            ("options", "parallelism"),
+            4,
+            [("options.parallelism", "unknown key (allowed: chunk_size, instance_reuse, reuse_recheck_rate)")],
+        ),
     ],
 )
 def test_each_validation_error_is_reported_with_its_path(path, value, expected):

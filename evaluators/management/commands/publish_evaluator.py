@@ -18,15 +18,23 @@ class Command(BaseCommand):
         parser.add_argument("path", help="the component (.wasm)")
         parser.add_argument("--name", required=True, help="namespace/name, e.g. acme/tone")
         parser.add_argument("--version", required=True, dest="semver", help="semantic version, e.g. 1.0.0")
+        parser.add_argument(
+            "--pure",
+            action="store_true",
+            help="declare that evaluate() depends on its input alone: a profile may then allow instance reuse",
+        )
 
-    def handle(self, *args, path: str, name: str, semver: str, **options):
+    def handle(self, *args, path: str, name: str, semver: str, pure: bool, **options):
         file = Path(path)
         if not file.is_file():
             raise CommandError(f"{path}: no such file")
         try:
-            row, created = evaluator_version_publish(name=name, version=semver, wasm=file.read_bytes())
+            row, created = evaluator_version_publish(name=name, version=semver, wasm=file.read_bytes(), pure=pure)
         except PublishError as exc:
             raise CommandError(str(exc)) from None
         verb = "published" if created else "already published (same bytes)"
         caps = ", ".join(row.capabilities) or "none"
-        self.stdout.write(f"{row.reference} {verb}: sha256 {row.digest}, world {row.world}, capabilities {caps}")
+        purity = ", pure" if row.pure else ""
+        self.stdout.write(
+            f"{row.reference} {verb}: sha256 {row.digest}, world {row.world}, capabilities {caps}{purity}"
+        )

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from evaluators.build import BuildError, bundled_sources, component_build
 from evaluators.management.commands.evaluator_build import world_of
 from evaluators.runtime import sandbox_host
-from evaluators.services import PublishError, evaluator_version_publish
+from evaluators.services import PublishError, evaluator_version_publish, published_as
 
 
 class Command(BaseCommand):
@@ -36,8 +36,18 @@ class Command(BaseCommand):
                 wasm = wasm_path.read_bytes()
                 loaded = host.load(digest=hashlib.sha256(wasm).hexdigest(), fetch=lambda w=wasm: w)
                 info = host.describe(loaded)
-                row, created = evaluator_version_publish(name=info["name"], version=info["version"], wasm=wasm)
+                pure = (src / "PURE").is_file()
+                earlier = published_as(name=info["name"], version=info["version"], wasm=wasm)
+                if earlier is not None:
+                    # Same bytes published before, maybe by an older setup that did not declare purity yet.
+                    row, created = earlier, False
+                else:
+                    row, created = evaluator_version_publish(
+                        name=info["name"], version=info["version"], wasm=wasm, pure=pure
+                    )
             except (BuildError, PublishError) as exc:
                 raise CommandError(f"bundled evaluator {src.name}: {exc}") from None
             state = "published" if created else "up to date"
+            if row.pure != pure:
+                state += f" (published earlier as {'pure' if row.pure else 'not pure'}; versions are immutable)"
             self.stdout.write(f"{row.reference:<34} {state} ({time.monotonic() - started:.1f} s)")
