@@ -148,20 +148,22 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
             call = _Call(limits, time.monotonic() + limits.timeout_s, None)
             _current.call = call
             t0 = pc()
-            tree = abi.input_tree(data)
+            case_input = abi.CaseInput(data)
+            params = case_input.params(config)
             t1 = pc()
             store = host._store(limits, call)
             t2 = pc()
             instance = comp.linker.instantiate(store, comp.component)
             t3 = pc()
             func = instance.get_func(store, "evaluate")
-            raw = abi.call_evaluate(func, store, tree)
+            raw = abi.call_evaluate(func, store, params)
             t4 = pc()
             inv = decode_evaluation(raw, limits.max_output_bytes)
             t5 = pc()
             # what instance reuse would cost: a second call on the same, already used instance
             store.set_fuel(limits.fuel)
-            raw2 = abi.call_evaluate(func, store, abi.input_tree(data))
+            raw2 = abi.call_evaluate(func, store, params)
+            case_input.close()
             t6 = pc()
             _current.call = None
             if decode_evaluation(raw2, limits.max_output_bytes).value != inv.value:

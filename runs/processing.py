@@ -26,6 +26,7 @@ from django.utils import timezone
 from evaluators.model_broker import broker_for_binding, usage_summary
 from evaluators.runtime import component_load, default_limits, sandbox_host
 from evaluators.sandbox import Invocation
+from evaluators.sandbox.abi import CaseInput
 from gating.profile import Profile, profile_parse
 from gating.scoring import (
     BindingOutcome,
@@ -109,16 +110,26 @@ def _outcome_of(result: EvaluatorResult) -> BindingOutcome:
     )
 
 
-def chunk_complete(*, claim: Claim, profile: Profile) -> None:
-    """Aggregate the chunk's executions from the current attempt's results and complete it by token."""
+def chunk_complete(
+    *, claim: Claim, profile: Profile, outcomes: dict[int, dict[str, BindingOutcome]] | None = None
+) -> None:
+    """Aggregate the chunk's executions from the current attempt's results and complete it by token.
+
+    `outcomes` are the results this attempt just wrote (every execution of the chunk, every binding), so
+    they need not be read back; without them the results are read from the database.
+    """
     with transaction.atomic():
         _renew(claim)
         executions = list(Execution.objects.filter(chunk_id=claim.chunk_id).only("id", "run_id", "shard"))
-        by_execution: dict[int, dict[str, BindingOutcome]] = {e.id: {} for e in executions}
-        for result in EvaluatorResult.objects.filter(execution__chunk_id=claim.chunk_id, attempt=claim.attempt).only(
-            "execution_id", "binding_id", "outcome", "kind", "measurement", "error_code", "error_message"
-        ):
-            by_execution[result.execution_id][result.binding_id] = _outcome_of(result)
+        by_execution: dict[int, dict[str, BindingOutcome]]
+        if outcomes is not None and set(outcomes) == {e.id for e in executions}:
+            by_execution = outcomes
+        else:
+            by_execution = {e.id: {} for e in executions}
+            for result in EvaluatorResult.objects.filter(
+                execution__chunk_id=claim.chunk_id, attempt=claim.attempt
+            ).only("execution_id", "binding_id", "outcome", "kind", "measurement", "error_code", "error_message"):
+                by_execution[result.execution_id][result.binding_id] = _outcome_of(result)
         rows = []
         for e in executions:
             agg = execution_aggregate(profile=profile, results=by_execution[e.id])
@@ -211,18 +222,19 @@ class _BindingRunner:
         self.recheck_rate = recheck_rate
         self.reused = host.reusable(loaded, limits=limits) if reuse else None
 
-    def evaluate(self, *, data: dict[str, Any], model: Any, sample_key: str) -> tuple[Invocation, str]:
+    def evaluate(self, *, case: CaseInput, config: Any, model: Any, sample_key: str) -> tuple[Invocation, str]:
         Isolation = EvaluatorResult.Isolation
         if self.reused is None:
-            return self.host.evaluate(self.loaded, data=data, limits=self.limits, model=model), Isolation.FRESH
-        inv = self.reused.evaluate(data=data)
+            inv = self.host.evaluate(self.loaded, case=case, config=config, limits=self.limits, model=model)
+            return inv, Isolation.FRESH
+        inv = self.reused.evaluate(case=case, config=config)
         if self.reused.calls == 1:  # the first call on a new instance is a fresh evaluation
             return inv, Isolation.FRESH
         if inv.outcome == "error":
-            return self.host.evaluate(self.loaded, data=data, limits=self.limits), Isolation.FRESH
+            return self.host.evaluate(self.loaded, case=case, config=config, limits=self.limits), Isolation.FRESH
         if not _sampled(sample_key, self.recheck_rate):
             return inv, Isolation.REUSED
-        fresh = self.host.evaluate(self.loaded, data=data, limits=self.limits)
+        fresh = self.host.evaluate(self.loaded, case=case, config=config, limits=self.limits)
         if _same_result(inv, fresh):
             return inv, Isolation.RECHECKED
         log.warning("instance reuse changed a result (%s): fresh instances for the rest of the chunk", sample_key)
@@ -377,6 +389,7 @@ def _evaluate_chunk(
 ) -> str:
     chunk_id = claim.chunk_id
     pending: list[EvaluatorResult] = []
+    outcomes: dict[int, dict[str, BindingOutcome]] = {}  # this attempt's results, for the aggregates
     executions = _db_retry(
         lambda: list(Execution.objects.filter(chunk_id=chunk_id).order_by("ordinal")), what=f"chunk {chunk_id} load"
     )
@@ -385,35 +398,43 @@ def _evaluate_chunk(
             return "released"
         keeper.check()
         snapshot = execution.snapshot
-        for binding, pin, runner, blocking in bindings:
-            data = {
-                "run_id": str(run.id),
-                "execution_id": str(execution.id),
-                "attempt": claim.attempt,
-                "case": snapshot,
-                "output": snapshot.get("output"),
-                "config": binding.config,
-            }
-            broker = broker_for_binding(grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=cache)
-            inv, isolation = runner.evaluate(data=data, model=broker, sample_key=f"{execution.id}:{binding.id}")
-            row = _result_row(
-                execution=execution,
-                claim=claim,
-                run=run,
-                binding=binding,
-                version_id=pin["version_id"],
-                inv=inv,
-                blocking=blocking,
-            )
-            row.isolation = isolation
-            pending.append(row)
+        data = {
+            "run_id": str(run.id),
+            "execution_id": str(execution.id),
+            "attempt": claim.attempt,
+            "case": snapshot,
+            "output": snapshot.get("output"),
+        }
+        outcomes[execution.id] = {}
+        with CaseInput(data) as case:  # lowered once, for every binding
+            for binding, pin, runner, blocking in bindings:
+                broker = broker_for_binding(
+                    grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=cache
+                )
+                inv, isolation = runner.evaluate(
+                    case=case, config=binding.config, model=broker, sample_key=f"{execution.id}:{binding.id}"
+                )
+                row = _result_row(
+                    execution=execution,
+                    claim=claim,
+                    run=run,
+                    binding=binding,
+                    version_id=pin["version_id"],
+                    inv=inv,
+                    blocking=blocking,
+                )
+                row.isolation = isolation
+                pending.append(row)
+                outcomes[execution.id][binding.id] = _outcome_of(row)
         if i % RESULT_BATCH == 0:
             batch, pending = pending, []
             _db_retry(lambda b=batch: chunk_record_results(claim=claim, results=b), what=f"chunk {chunk_id} results")
     if release_due():
         return "released"
     _db_retry(lambda: chunk_record_results(claim=claim, results=pending), what=f"chunk {chunk_id} results")
-    _db_retry(lambda: chunk_complete(claim=claim, profile=profile), what=f"chunk {chunk_id} complete")
+    _db_retry(
+        lambda: chunk_complete(claim=claim, profile=profile, outcomes=outcomes), what=f"chunk {chunk_id} complete"
+    )
     return "completed"
 
 

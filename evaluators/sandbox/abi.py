@@ -210,18 +210,57 @@ def lift(val: Any) -> Any:
 
 # -- calling ------------------------------------------------------------------------------------------------
 
+CONFIG_FIELD = 5  # index of `config-json` in `evaluation-input`
 
-def call_evaluate(func: Any, store: Any, tree: tuple[str, Any]) -> Any:
-    """Call a component's `evaluate` with the lowered `tree`; the lifted result. Traps raise WasmtimeError."""
-    params = (Val * 1)()
-    _fill(params[0], tree)
+
+class CaseInput:
+    """One case's `evaluation-input`, lowered to C values once and passed to every binding's call.
+
+    Only `config-json` differs between the bindings of a case; `params(config)` swaps it in place. Wasmtime
+    reads the arguments of a call without taking them over (wasmtime-py frees its own after each call), so
+    the same values can be passed again. `error` says why a case cannot be lowered at all.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.error: str | None = None
+        self._params: Any = None
+        try:
+            tree = input_tree({**data, "config": {}})
+        except (TypeError, ValueError) as exc:
+            self.error = f"input cannot be encoded: {exc}"
+            return
+        self._params = (Val * 1)()
+        _fill(self._params[0], tree)
+
+    def params(self, config: Any) -> Any:
+        """The lowered input with `config` as its `config-json` (raises TypeError/ValueError if not JSON)."""
+        raw = _json(config or {})
+        field = self._params[0].of.record.data[CONFIG_FIELD].val
+        ffi.wasm_byte_vec_delete(byref(field.of.string))
+        _bytes_into(field.of.string, raw)
+        return self._params
+
+    def close(self) -> None:
+        if self._params is not None:
+            ffi.wasmtime_component_val_delete(byref(self._params[0]))
+            self._params = None
+
+    def __enter__(self) -> CaseInput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def call_evaluate(func: Any, store: Any, params: Any) -> Any:
+    """Call a component's `evaluate` with lowered `params` (see CaseInput); the lifted result.
+
+    Traps raise WasmtimeError. The params stay the caller's to free.
+    """
     result = Val()
-    try:
-        enter_wasm(
-            lambda: ffi.wasmtime_component_func_call(byref(func._func), store._context(), params, 1, byref(result), 1)
-        )
-    finally:
-        ffi.wasmtime_component_val_delete(byref(params[0]))
+    enter_wasm(
+        lambda: ffi.wasmtime_component_func_call(byref(func._func), store._context(), params, 1, byref(result), 1)
+    )
     try:
         return lift(result)
     finally:

@@ -539,11 +539,17 @@ class SandboxHost:
         self,
         loaded: LoadedComponent,
         *,
-        data: dict[str, Any],
+        data: dict[str, Any] | None = None,
+        case: abi.CaseInput | None = None,
+        config: Any = None,
         limits: Limits | None = None,
         model: ModelBroker | None = None,
     ) -> Invocation:
-        """Run `evaluate` once in a fresh Store. Never raises for anything the guest does."""
+        """Run `evaluate` once in a fresh Store. Never raises for anything the guest does.
+
+        The input is `data` (the case, its output and the binding's `config`), or a `case` lowered once for
+        all of its bindings plus this binding's `config`.
+        """
         limits = limits or self.limits
 
         def fresh(call: _Call) -> tuple[wasmtime.Store, Any]:
@@ -551,7 +557,7 @@ class SandboxHost:
             instance = loaded.linker.instantiate(store, loaded.component)
             return store, instance.get_func(store, "evaluate")
 
-        return self._invoke(fresh, data=data, limits=limits, model=model)[0]
+        return self._invoke(fresh, data=data, case=case, config=config, limits=limits, model=model)[0]
 
     def reusable(self, loaded: LoadedComponent, *, limits: Limits | None = None) -> ReusedInstance:
         """An instance kept across invocations, for evaluators declared pure whose profile allows reuse."""
@@ -561,15 +567,24 @@ class SandboxHost:
         self,
         prepare: Callable[[_Call], tuple[wasmtime.Store, Any]],
         *,
-        data: dict[str, Any],
+        data: dict[str, Any] | None,
+        case: abi.CaseInput | None,
+        config: Any,
         limits: Limits,
         model: ModelBroker | None,
     ) -> tuple[Invocation, bool]:
         """One call of `evaluate` on the (store, func) that `prepare` gives; (invocation, instance still usable)."""
+        if case is None:
+            with abi.CaseInput(data or {}) as own:
+                return self._invoke(
+                    prepare, data=None, case=own, config=(data or {}).get("config"), limits=limits, model=model
+                )
+        if case.error is not None:
+            return Invocation.error(ErrorCode.INVALID_OUTPUT, case.error), True
         try:
-            tree = abi.input_tree(data)
+            params = case.params(config)
         except (TypeError, ValueError) as exc:
-            return Invocation.error(ErrorCode.INVALID_OUTPUT, f"input cannot be encoded: {exc}"), True
+            return Invocation.error(ErrorCode.INVALID_OUTPUT, f"config cannot be encoded: {exc}"), True
         usable = False
         with self._slots:
             started = time.monotonic()
@@ -578,7 +593,7 @@ class SandboxHost:
             store = None
             try:
                 store, func = prepare(call)
-                raw = abi.call_evaluate(func, store, tree)
+                raw = abi.call_evaluate(func, store, params)
                 inv = decode_evaluation(raw, limits.max_output_bytes)
                 usable = True
             except CapabilityDenied as exc:
@@ -648,9 +663,13 @@ class ReusedInstance:
         self.calls += 1
         return self._store, self._func
 
-    def evaluate(self, *, data: dict[str, Any]) -> Invocation:
+    def evaluate(
+        self, *, data: dict[str, Any] | None = None, case: abi.CaseInput | None = None, config: Any = None
+    ) -> Invocation:
         """Like `SandboxHost.evaluate` (never raises for anything the guest does), on the kept instance."""
-        inv, usable = self.host._invoke(self._prepare, data=data, limits=self.limits, model=None)
+        inv, usable = self.host._invoke(
+            self._prepare, data=data, case=case, config=config, limits=self.limits, model=None
+        )
         self._current[0] = None
         if not usable or inv.outcome == "error":
             self.close()

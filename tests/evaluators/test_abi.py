@@ -106,3 +106,24 @@ def test_results_outside_the_contract_are_invalid_output(result, message):
     inv = decode_evaluation(result, 1000)
     assert (inv.outcome, inv.error_code) == ("error", "invalid_output")
     assert message in inv.error_message
+
+
+def test_a_case_is_lowered_once_and_each_binding_swaps_in_its_config():
+    with abi.CaseInput(CASE) as case:
+        first = abi.lift(case.params({"value": "a"})[0])
+        second = abi.lift(case.params({"mode": "any"})[0])
+    assert (first["config-json"], second["config-json"]) == ('{"value": "a"}', '{"mode": "any"}')
+    assert first["test-case"] == second["test-case"] and first["actual"]["text"] == "héllo"
+    case.close()  # closing twice is harmless
+
+
+def test_one_lowered_case_serves_several_evaluators_with_their_own_configs(host, bundled_wasm):
+    contains, regex = load(host, bundled_wasm["contains"]), load(host, bundled_wasm["regex"])
+    with abi.CaseInput({"case": {"id": "c"}, "output": {"text": "hello"}}) as case:
+        found = host.evaluate(contains, case=case, config={"value": "ell"})
+        missing = host.evaluate(contains, case=case, config={"value": "xyz"})
+        anchored = host.evaluate(regex, case=case, config={"value": "^h"})
+    assert (found.value, missing.value, anchored.value) == (True, False, True)
+    broken = abi.CaseInput({"output": {"text": "\ud800"}})
+    inv = host.evaluate(contains, case=broken, config={"value": "x"})
+    assert inv.error_code == "invalid_output" and "input cannot be encoded" in inv.error_message
