@@ -68,7 +68,14 @@ def cmd_submit(a: argparse.Namespace) -> dict:
             break
         time.sleep(0.1)
     t_end = time.monotonic()
+    from django.db.models import Max
+
+    from runs.models import Chunk
+
+    last_chunk = Chunk.objects.filter(run=run).aggregate(m=Max("completed_at"))["m"]
+    finalize_s = (run.finished_at - last_chunk).total_seconds() if run.finished_at and last_chunk else None
     return {
+        "finalize_s": finalize_s,
         "run_id": str(run.id),
         "state": run.state,
         "gate": run.gate,

@@ -460,28 +460,38 @@ def chunk_release(*, claim: Claim) -> None:
 
 
 def run_summaries(*, run: Run) -> list[ExecutionSummary]:
+    """Every aggregated execution of the run, for the verdict: plain column values, no model instances."""
     from gating.scoring import BindingScore
     from gating.scoring import ExecutionAggregate as Agg
 
     out = []
-    rows = ExecutionAggregate.objects.filter(run=run).select_related("execution").order_by("execution__ordinal")
-    for row in rows.iterator(chunk_size=2000):
+    rows = (
+        ExecutionAggregate.objects.filter(run=run)
+        .order_by("execution__ordinal")
+        .values_list(
+            "execution_id",
+            "execution__case_id",
+            "execution__tags",
+            "status",
+            "aggregate_score",
+            "dimension_scores",
+            "binding_scores",
+            "blocking_failures",
+            "reasons",
+        )
+    )
+    for execution_id, case_id, tags, status, score, dimensions, bindings, blocking, reasons in rows.iterator(
+        chunk_size=5000
+    ):
         agg = Agg(
-            status=row.status,
-            aggregate_score=row.aggregate_score,
-            dimension_scores=row.dimension_scores,
-            binding_scores={k: BindingScore(binding_id=k, **v) for k, v in row.binding_scores.items()},
-            blocking_failures=tuple(row.blocking_failures),
-            reasons=tuple(row.reasons),
+            status=status,
+            aggregate_score=score,
+            dimension_scores=dimensions,
+            binding_scores={k: BindingScore(binding_id=k, **v) for k, v in bindings.items()},
+            blocking_failures=tuple(blocking),
+            reasons=tuple(reasons),
         )
-        out.append(
-            ExecutionSummary(
-                execution_id=str(row.execution_id),
-                case_id=row.execution.case_id,
-                tags=tuple(row.execution.tags),
-                aggregate=agg,
-            )
-        )
+        out.append(ExecutionSummary(execution_id=str(execution_id), case_id=case_id, tags=tuple(tags), aggregate=agg))
     return out
 
 
