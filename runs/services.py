@@ -251,15 +251,23 @@ def chunks_reap(*, now: Any = None) -> dict[str, int]:
 
 
 def chunks_redispatch_stale(*, now: Any) -> int:
-    """Write a new chunk.ready for pending chunks nobody claimed long after their dispatch.
+    """Write a new chunk.ready for pending chunks whose message was lost.
 
     A message can be consumed without effect (the task crashed before claiming, an embedded process exited
-    with work queued): the chunk then stays pending. Claiming is guarded, so a duplicate costs nothing.
+    with work queued): the chunk then stays pending. Claiming is guarded, so a duplicate costs nothing, but a
+    chunk that merely waits in a long queue is not lost. A pending chunk dispatched before the window is
+    redispatched when the queue has moved past it (the queue is first in, first out: a chunk dispatched after
+    it was already claimed), or when nothing at all is in progress or finished during the window.
     """
     cutoff = now - timedelta(seconds=settings.VIGILO_STALE_DISPATCH_SECONDS)
     stale = Chunk.objects.filter(
         state=Chunk.State.PENDING, dispatched_at__lt=cutoff, run__state__in=[Run.State.PENDING, Run.State.RUNNING]
-    ).values_list("id", "redispatch_count")
+    )
+    busy = Chunk.objects.filter(Q(state=Chunk.State.LEASED) | Q(completed_at__gte=cutoff)).exists()
+    if busy:
+        overtaken = Chunk.objects.filter(dispatched_at__gt=OuterRef("dispatched_at")).exclude(state=Chunk.State.PENDING)
+        stale = stale.filter(Exists(overtaken))
+    stale = stale.order_by("dispatched_at").values_list("id", "redispatch_count")
     count = 0
     for chunk_id, n in list(stale[:1000]):
         with transaction.atomic():
