@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -17,13 +16,21 @@ from django.conf import settings
 
 from outbox.models import OutboxEvent
 from outbox.services import outbox_claim, outbox_mark_failed, outbox_mark_published, outbox_release
+from outbox.transport import BrokerUnavailable, PublishReport
 
 log = logging.getLogger(__name__)
 
 
+class Session(Protocol):
+    def publish(self, events: list[OutboxEvent]) -> PublishReport:
+        """Publish `events` and report which the broker confirmed, refused, or could not take (see outbox.transport)."""
+        ...
+
+
 class Transport(Protocol):
-    def batch(self) -> AbstractContextManager[Callable[[OutboxEvent], None]]:
-        """Open one delivery session; the callable delivers one message or raises (see outbox.transport)."""
+    def batch(self) -> AbstractContextManager[Session]:
+        """A delivery session for one batch (for RabbitMQ, a connection, possibly kept from the last batch);
+        raises `BrokerUnavailable` when the broker cannot be reached."""
         ...
 
 
@@ -33,37 +40,33 @@ BROKER_DOWN_DELAY_S = 2.0
 def relay_once(*, transport: Transport, limit: int | None = None) -> int:
     """One pass of the relay: claim a batch, publish it over one session, mark what the broker confirmed.
 
-    A refused message is rescheduled with backoff (dead past the attempt limit). When the broker is unreachable
-    the failing row and the rest of the batch are given back without counting an attempt. Returns how many
-    rows were marked published.
+    The session publishes the whole batch before waiting for the broker's confirms (pipelined). Then, under this
+    pass's claim: confirmed rows are marked published; a refused row alone is rescheduled with backoff (dead past
+    the attempt limit); every other row (never sent, or sent but not confirmed because the broker went away or
+    stopped answering) is given back without counting an attempt. Returns how many rows were marked published.
     """
-    from outbox.transport import BrokerUnavailable
-
     token, events = outbox_claim(limit=limit or settings.VIGILO_OUTBOX_BATCH)
     if not events:
         return 0
-    delivered: list[int] = []
-    done = 0
+    report = PublishReport()
     try:
-        with transport.batch() as deliver:
-            for event in events:
-                try:
-                    deliver(event)
-                except BrokerUnavailable:
-                    raise
-                except Exception as exc:  # boundary: a refused message is recorded on its row and retried
-                    log.warning("outbox %s delivery failed: %s", event.dedupe_key, exc)
-                    outbox_mark_failed(event=event, token=token, error=f"{type(exc).__name__}: {exc}")
-                else:
-                    delivered.append(event.id)
-                done += 1
+        with transport.batch() as session:
+            report = session.publish(events)
     except BrokerUnavailable as exc:
-        log.warning("outbox relay: broker unavailable, %d row(s) given back: %s", len(events) - done, exc)
-        rest = [e.id for e in events[done:]]
-        outbox_release(ids=rest, token=token, error=f"broker unavailable: {exc}", delay_s=BROKER_DOWN_DELAY_S)
+        report.unavailable = str(exc)
     finally:
-        # Whatever the broker confirmed is marked, even when the batch ended early.
-        published = outbox_mark_published(ids=delivered, token=token) if delivered else 0
+        # Whatever the broker confirmed is marked first, even when the pass ended early or raised.
+        published = outbox_mark_published(ids=report.confirmed, token=token) if report.confirmed else 0
+        for event in events:
+            if event.id in report.refused:
+                log.warning("outbox %s delivery failed: %s", event.dedupe_key, report.refused[event.id])
+                outbox_mark_failed(event=event, token=token, error=report.refused[event.id])
+        settled = set(report.confirmed) | report.refused.keys()
+        rest = [e.id for e in events if e.id not in settled]
+        if rest:
+            why = report.unavailable or "no confirm from the broker"
+            log.warning("outbox relay: broker unavailable, %d row(s) given back: %s", len(rest), why)
+            outbox_release(ids=rest, token=token, error=f"broker unavailable: {why}", delay_s=BROKER_DOWN_DELAY_S)
     return published
 
 

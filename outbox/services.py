@@ -45,11 +45,17 @@ def _kick() -> None:
     relay_kick()
 
 
+# What the relay reads from a claimed row; the others stay deferred (loaded on access).
+CLAIM_FIELDS = ("id", "topic", "dedupe_key", "payload", "attempts", "claim_token")
+
+
 def outbox_claim(*, limit: int) -> tuple[uuid.UUID, list[OutboxEvent]]:
-    """Claim up to `limit` due rows with a fresh token. Rows claimed by someone else are skipped."""
+    """Claim up to `limit` due rows with a fresh token, oldest first. Rows claimed by someone else are skipped."""
     token = uuid.uuid4()
     now = timezone.now()
     until = now + timedelta(seconds=settings.VIGILO_OUTBOX_CLAIM_SECONDS)
+    if connection.vendor == "postgresql":
+        return token, _claim_postgresql(token=token, now=now, until=until, limit=limit)
     with transaction.atomic():
         due = OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING, available_at__lte=now).exclude(
             claimed_until__gt=now
@@ -59,7 +65,33 @@ def outbox_claim(*, limit: int) -> tuple[uuid.UUID, list[OutboxEvent]]:
         ids = list(due.order_by("id").values_list("id", flat=True)[:limit])
         if ids:
             OutboxEvent.objects.filter(id__in=ids).update(claim_token=token, claimed_until=until)
-    return token, list(OutboxEvent.objects.filter(id__in=ids, claim_token=token).order_by("id"))
+    return token, list(OutboxEvent.objects.filter(id__in=ids, claim_token=token).order_by("id").only(*CLAIM_FIELDS))
+
+
+def _claim_postgresql(*, token: uuid.UUID, now: Any, until: Any, limit: int) -> list[OutboxEvent]:
+    """The same claim as one statement: lock due rows (SKIP LOCKED), stamp them, return them.
+
+    One round trip instead of five (begin, select, update, commit, select) and only the columns the relay reads:
+    at the relay's thousands of rows a second the ORM path's round trips and row building were a third of a pass.
+    """
+    meta = OutboxEvent._meta
+    q = connection.ops.quote_name
+    table = q(meta.db_table)
+
+    def col(name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    returning = ", ".join(f"{table}.{col(f)}" for f in CLAIM_FIELDS)
+    sql = (
+        f"WITH due AS MATERIALIZED ("
+        f"SELECT {col('id')} FROM {table} WHERE {col('status')} = %s AND {col('available_at')} <= %s"
+        f" AND ({col('claimed_until')} IS NULL OR {col('claimed_until')} <= %s)"
+        f" ORDER BY {col('id')} LIMIT %s FOR UPDATE SKIP LOCKED) "
+        f"UPDATE {table} SET {col('claim_token')} = %s, {col('claimed_until')} = %s"
+        f" FROM due WHERE {table}.{col('id')} = due.{col('id')} RETURNING {returning}"
+    )
+    params = [OutboxEvent.Status.PENDING.value, now, now, limit, token, until]
+    return sorted(OutboxEvent.objects.raw(sql, params), key=lambda e: e.id)
 
 
 def outbox_mark_published(*, ids: list[int], token: uuid.UUID) -> int:

@@ -9,4 +9,5 @@ from outbox.relay import relay_drain
 def relay() -> int:
     from outbox.transport import CeleryTransport
 
-    return relay_drain(transport=CeleryTransport())
+    with CeleryTransport() as transport:  # one broker connection for the whole drain
+        return relay_drain(transport=transport)

@@ -20,7 +20,7 @@ from outbox.services import (
     outbox_retry_dead,
     outbox_write,
 )
-from outbox.transport import BrokerUnavailable
+from outbox.transport import BrokerUnavailable, EmbeddedTransport, PublishReport
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,23 +32,52 @@ def _postgresql_only() -> None:
 
 
 class RecordingTransport:
-    """A broker stand-in: records what it was given, refuses the keys in `refuse`, or is `down`."""
+    """A broker stand-in for one batch session.
 
-    def __init__(self, *, refuse: set[str] | None = None, down_after: int | None = None) -> None:
+    Records the keys it sent; nacks the keys in `refuse`; sends the keys in `unconfirmed` without ever getting
+    their confirm; stops answering after `down_after` messages (the rest reported unavailable); `unreachable`
+    fails opening the session; `report_unavailable=False` omits the reason (a transport that forgot some ids).
+    """
+
+    def __init__(
+        self,
+        *,
+        refuse: set[str] | None = None,
+        unconfirmed: set[str] | None = None,
+        down_after: int | None = None,
+        unreachable: bool = False,
+        report_unavailable: bool = True,
+    ) -> None:
         self.sent: list[str] = []
         self.refuse = refuse or set()
+        self.unconfirmed = unconfirmed or set()
         self.down_after = down_after
+        self.unreachable = unreachable
+        self.report_unavailable = report_unavailable
+        self.batches: list[list[str]] = []
 
     @contextmanager
     def batch(self):
-        def deliver(event: OutboxEvent) -> None:
-            if self.down_after is not None and len(self.sent) >= self.down_after:
-                raise BrokerUnavailable("connection refused")
-            if event.dedupe_key in self.refuse:
-                raise RuntimeError("nacked")
-            self.sent.append(event.dedupe_key)
+        if self.unreachable:
+            raise BrokerUnavailable("ConnectionRefusedError: connection refused")
+        yield self
 
-        yield deliver
+    def publish(self, events: list[OutboxEvent]) -> PublishReport:
+        self.batches.append([e.dedupe_key for e in events])
+        report = PublishReport()
+        for event in events:
+            if self.down_after is not None and len(self.sent) >= self.down_after:
+                report.unavailable = "ConnectionResetError: connection reset"
+                break
+            if event.dedupe_key in self.refuse:
+                report.refused[event.id] = "MessageNacked: nacked"
+                continue
+            self.sent.append(event.dedupe_key)
+            if event.dedupe_key not in self.unconfirmed:
+                report.confirmed.append(event.id)
+        if self.unconfirmed and self.report_unavailable:
+            report.unavailable = report.unavailable or f"{len(self.unconfirmed)} message(s) not confirmed within 5s"
+        return report
 
 
 def _write(n: int, prefix: str = "k") -> None:
@@ -148,6 +177,7 @@ def test_relay_publishes_and_marks_under_its_claim():
     transport = RecordingTransport()
 
     assert relay_once(transport=transport) == 3
+    assert transport.batches == [["k0", "k1", "k2"]]  # the whole claim in one publish call
     assert transport.sent == ["k0", "k1", "k2"]
     assert list(OutboxEvent.objects.values_list("status", "claim_token", "attempts")) == [("published", None, 0)] * 3
     assert relay_once(transport=transport) == 0
@@ -160,7 +190,7 @@ def test_a_refused_message_backs_off_and_goes_dead_after_the_attempt_limit(setti
 
     assert relay_once(transport=transport) == 1
     row = OutboxEvent.objects.get(dedupe_key="k0")
-    assert (row.status, row.attempts, row.claim_token, row.last_error) == ("pending", 1, None, "RuntimeError: nacked")
+    assert (row.status, row.attempts, row.claim_token, row.last_error) == ("pending", 1, None, "MessageNacked: nacked")
     assert timezone.now() - timedelta(seconds=1) <= row.available_at <= timezone.now() + timedelta(seconds=1)
     for expected in (2, 3):
         OutboxEvent.objects.filter(dedupe_key="k0").update(available_at=timezone.now())
@@ -197,6 +227,82 @@ def test_broker_down_midway_marks_what_was_confirmed_and_gives_back_the_rest_unc
         "broker unavailable" in e
         for e in OutboxEvent.objects.filter(status="pending").values_list("last_error", flat=True)
     )
+
+
+def _rows() -> dict[str, tuple]:
+    return {
+        r.dedupe_key: (r.status, r.attempts, r.claim_token)
+        for r in OutboxEvent.objects.order_by("id").only("dedupe_key", "status", "attempts", "claim_token")
+    }
+
+
+def test_refused_and_unconfirmed_in_one_batch_are_each_handled_their_way():
+    _write(6)
+    before = timezone.now()
+
+    published = relay_once(transport=RecordingTransport(refuse={"k1"}, unconfirmed={"k3", "k4"}))
+
+    assert published == 3
+    assert _rows() == {
+        "k0": ("published", 0, None),
+        "k1": ("pending", 1, None),  # nacked: one attempt counted, rescheduled with backoff
+        "k2": ("published", 0, None),
+        "k3": ("pending", 0, None),  # sent, never confirmed: given back uncounted
+        "k4": ("pending", 0, None),
+        "k5": ("published", 0, None),
+    }
+    refused = OutboxEvent.objects.get(dedupe_key="k1")
+    assert refused.last_error == "MessageNacked: nacked"
+    for row in OutboxEvent.objects.filter(dedupe_key__in=["k3", "k4"]):
+        assert row.last_error == "broker unavailable: 2 message(s) not confirmed within 5s"
+        # BROKER_DOWN_DELAY_S: not retried at once (jittered between half the delay and the delay)
+        assert before + timedelta(seconds=0.9) <= row.available_at <= timezone.now() + timedelta(seconds=2.1)
+    assert set(OutboxEvent.objects.filter(status="published").values_list("published_at", flat=True)) != {None}
+
+
+def test_ids_a_transport_neither_confirmed_nor_refused_are_given_back_not_left_claimed():
+    _write(3)
+
+    assert relay_once(transport=RecordingTransport(unconfirmed={"k2"}, report_unavailable=False)) == 2
+    assert _rows()["k2"] == ("pending", 0, None)
+    assert OutboxEvent.objects.get(dedupe_key="k2").last_error == "broker unavailable: no confirm from the broker"
+
+
+def test_an_unreachable_broker_gives_the_whole_batch_back_uncounted():
+    _write(3)
+
+    assert relay_once(transport=RecordingTransport(unreachable=True)) == 0
+    assert set(_rows().values()) == {("pending", 0, None)}
+    assert set(OutboxEvent.objects.values_list("last_error", flat=True)) == {
+        "broker unavailable: ConnectionRefusedError: connection refused"
+    }
+
+
+def test_a_transport_that_crashes_still_releases_the_claim_and_raises():
+    _write(2)
+
+    class Crashing(RecordingTransport):
+        def publish(self, events):
+            raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError, match="bug"):
+        relay_once(transport=Crashing())
+    assert set(_rows().values()) == {("pending", 0, None)}  # claim released, no attempt counted
+
+
+def test_embedded_transport_confirms_what_the_pool_took_and_refuses_the_rest():
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    events = [OutboxEvent(id=1, topic="t", dedupe_key="a", payload={"x": 1})]
+    with EmbeddedTransport(pool).batch() as session:
+        assert session.publish(events) == PublishReport(confirmed=[1])
+    pool.shutdown()
+    task_event = OutboxEvent(id=2, topic="t", dedupe_key="b", payload={"task": "runs.process_chunk", "args": [1]})
+    with EmbeddedTransport(pool).batch() as session:
+        report = session.publish([events[0], task_event])
+    assert report.confirmed == [1]  # an event is only logged
+    assert list(report.refused) == [2] and "RuntimeError" in report.refused[2]  # the pool is shut down
 
 
 @pytest.mark.parametrize("attempts", [1, 2, 5, 10, 20])

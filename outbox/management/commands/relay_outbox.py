@@ -17,10 +17,10 @@ class Command(BaseCommand):
     def handle(self, *args, once: bool, interval: float, **options):
         from outbox.transport import CeleryTransport
 
-        transport = CeleryTransport()
-        if once:
-            self.stdout.write(f"published {relay_once(transport=transport)}")
-            return
-        while True:
-            if not relay_drain(transport=transport):
-                time.sleep(interval)
+        with CeleryTransport() as transport:
+            if once:
+                self.stdout.write(f"published {relay_once(transport=transport)}")
+                return
+            while True:
+                if not relay_drain(transport=transport):
+                    time.sleep(interval)
