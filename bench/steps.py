@@ -51,7 +51,8 @@ def cmd_submit(a: argparse.Namespace) -> dict:
     from runs.services import run_create
 
     t0 = time.monotonic()
-    dataset, _ = dataset_import(name=Path(a.dataset).stem, text=Path(a.dataset).read_text())
+    # Named after the run: each mode imports the dataset itself (one mode must not reuse another's import).
+    dataset, _ = dataset_import(name=a.name, text=Path(a.dataset).read_text())
     profile, _ = profile_import(text=Path(a.profile).read_text())
     t_import = time.monotonic()
     run, _ = run_create(dataset_version=dataset, profile_version=profile, name=a.name)

@@ -1,9 +1,11 @@
 """Load evaluator components and run them under limits.
 
 One `SandboxHost` per process owns a Wasmtime engine (fuel + epoch interruption), an epoch ticker thread,
-an LRU of compiled components and a disk cache of precompiled ones. Every invocation gets a fresh Store:
-no state crosses from one case to the next. Whatever goes wrong inside an invocation ends as an
-`Invocation` with a stable error code; the host stays usable.
+an LRU of compiled components and a disk cache of precompiled ones. `evaluate` gives every invocation a fresh
+Store: no state crosses from one case to the next. `reusable` keeps one instance for several calls, for
+evaluators published as pure whose profile allows it (`ReusedInstance`). Whatever goes wrong inside an
+invocation ends as an `Invocation` with a stable error code; the host stays usable. Values cross the boundary
+through `abi` (Wasmtime's C API, without wasmtime-py's per-call type reflection).
 """
 
 from __future__ import annotations
