@@ -167,30 +167,27 @@ def test_reuse_gives_the_same_results_and_verdict_as_fresh_instances(published):
     assert fresh.verdict["isolation"]["fresh"] == 36 and fresh.verdict["isolation"]["instance_reuse"] is False
 
 
+def stateful_profile(name: str, recheck_rate: float) -> str:
+    """One binding of the hostile guest's `state` attack: it counts its calls, so it is not pure."""
+    return f"""
+name: {name}
+dimensions: {{main: {{weight: 1.0}}}}
+bindings:
+  - {{id: counter, evaluator: acme/stateful@1.0.0, dimension: main, config: {{attack: state}}}}
+options: {{instance_reuse: true, reuse_recheck_rate: {recheck_rate}}}
+"""
+
+
 def test_without_a_purity_declaration_the_profile_option_changes_nothing(published, hostile_wasm):
     evaluator_version_publish(name="acme/stateful", version="1.0.0", wasm=hostile_wasm)  # not declared pure
-    profile = """
-name: impure
-dimensions: {main: {weight: 1.0}}
-bindings:
-  - {id: counter, evaluator: acme/stateful@1.0.0, dimension: main, config: {attack: state}}
-options: {instance_reuse: true, reuse_recheck_rate: 0.0}
-"""
-    run = run_to_end(profile_text=profile, dataset_text=cases(5), name="impure")
+    run = run_to_end(profile_text=stateful_profile("impure", 0.0), dataset_text=cases(5), name="impure")
     assert set(isolation_of(run)) == {"fresh"}
     assert {r[4] for r in results(run).values()} == {"1"}
 
 
 def test_a_wrong_purity_declaration_is_caught_by_the_recheck_and_marks_the_run(published, hostile_wasm):
     evaluator_version_publish(name="acme/stateful", version="1.0.0", wasm=hostile_wasm, pure=True)  # it is not
-    profile = """
-name: liar
-dimensions: {main: {weight: 1.0}}
-bindings:
-  - {id: counter, evaluator: acme/stateful@1.0.0, dimension: main, config: {attack: state}}
-options: {instance_reuse: true, reuse_recheck_rate: 1.0}
-"""
-    run = run_to_end(profile_text=profile, dataset_text=cases(6), name="liar")
+    run = run_to_end(profile_text=stateful_profile("liar", 1.0), dataset_text=cases(6), name="liar")
     # Case 1 runs on a new instance; case 2 is re-checked, differs ("2" vs "1"), and the fresh "1" is kept;
     # the binding then goes back to fresh instances for the rest of the chunk.
     assert sorted(isolation_of(run)) == ["fresh"] * 5 + ["mismatch"]
