@@ -9,6 +9,7 @@ from django.conf import settings
 
 from evaluators.artifacts import artifact_read
 from evaluators.sandbox import Limits, LoadedComponent, SandboxHost
+from evaluators.sandbox.pooling import PoolSizes
 
 _host: SandboxHost | None = None
 _lock = threading.Lock()
@@ -34,6 +35,8 @@ def sandbox_host() -> SandboxHost:
                 cache_dir=Path(settings.VIGILO_CACHE_DIR) / "cwasm",
                 concurrency=settings.VIGILO_SANDBOX_CONCURRENCY,
                 cache_size=settings.VIGILO_COMPONENT_CACHE_SIZE,
+                pooling=settings.VIGILO_SANDBOX_POOLING,
+                pool_sizes=PoolSizes(keep_resident_bytes=settings.VIGILO_SANDBOX_KEEP_RESIDENT_KB << 10),
             )
         return _host
 

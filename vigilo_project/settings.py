@@ -139,6 +139,10 @@ VIGILO_MAX_LOG_BYTES = env_int("VIGILO_MAX_LOG_BYTES", 4096, minimum=1)
 VIGILO_MAX_OUTPUT_BYTES = env_int("VIGILO_MAX_OUTPUT_BYTES", 1 << 20, minimum=1024)
 VIGILO_SANDBOX_CONCURRENCY = env_int("VIGILO_SANDBOX_CONCURRENCY", os.cpu_count() or 2, minimum=1)
 VIGILO_COMPONENT_CACHE_SIZE = env_int("VIGILO_COMPONENT_CACHE_SIZE", 32, minimum=1)
+# Wasmtime's pooling allocator: instance slots reused instead of mapped and unmapped per invocation.
+VIGILO_SANDBOX_POOLING = env_bool("VIGILO_SANDBOX_POOLING", True)
+# Of each pooled linear memory, how much is reset in place (memset) instead of handed back to the kernel.
+VIGILO_SANDBOX_KEEP_RESIDENT_KB = env_int("VIGILO_SANDBOX_KEEP_RESIDENT_KB", 16 << 10, minimum=0)
 
 # --- Runs, leases, outbox -------------------------------------------------------------------------------
 VIGILO_CHUNK_SIZE = env_int("VIGILO_CHUNK_SIZE", 100, minimum=1)

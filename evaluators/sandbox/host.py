@@ -30,6 +30,7 @@ from wasmtime import component as wc
 
 from evaluators.sandbox import abi
 from evaluators.sandbox.limits import ErrorCode, Limits
+from evaluators.sandbox.pooling import PoolSizes, use_pooling
 
 PACKAGE = "vigilo:evaluator"
 CONTRACT_VERSION = "1.0.0"
@@ -330,10 +331,13 @@ class SandboxHost:
         cache_dir: Path | None = None,
         concurrency: int = 2,
         cache_size: int = 32,
+        pooling: bool = True,
+        pool_sizes: PoolSizes | None = None,
     ) -> None:
         config = wasmtime.Config()
         config.consume_fuel = True
         config.epoch_interruption = True
+        self.pooling = pooling and use_pooling(config, pool_sizes)
         self.engine = wasmtime.Engine(config)
         self.limits = limits or Limits()
         self.cache_dir = Path(cache_dir) if cache_dir else None

@@ -200,3 +200,21 @@ def test_a_failed_model_call_returns_the_error_to_the_guest(host, model_probe):
     inv = run(host, model_probe, "none", model=FixedBroker(None))
     assert inv.outcome == "abstained"
     assert inv.abstention == {"category": "model_error", "reason": "provider unavailable"}
+
+
+@pytest.mark.parametrize("pooling", [True, False])
+def test_fresh_instances_start_clean_with_and_without_the_pooling_allocator(hostile_wasm, pooling):
+    """Pooled slots are reused, and a memory is reset in place: a reused slot must not carry the last case's state."""
+    from evaluators.sandbox import SandboxHost
+
+    host = SandboxHost(limits=Limits(), cache_dir=BUILD_CACHE.parent / "cwasm", pooling=pooling)
+    try:
+        assert host.pooling is pooling
+        loaded = load(host, hostile_wasm)
+        counts = [run(host, loaded, "state").explanation for _ in range(20)]
+        assert counts == ["1"] * 20
+        hoarded = run(host, loaded, "memory", Limits(memory_mb=32))
+        assert hoarded.error_code == "memory_limit"
+        assert run(host, loaded, "state").explanation == "1"  # the slot the memory bomb used is clean again
+    finally:
+        host.close()
