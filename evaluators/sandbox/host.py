@@ -14,6 +14,7 @@ import atexit
 import hashlib
 import importlib.metadata
 import json
+import logging
 import math
 import os
 import tempfile
@@ -32,6 +33,7 @@ from evaluators.sandbox import abi
 from evaluators.sandbox.limits import ErrorCode, Limits
 from evaluators.sandbox.pooling import PoolSizes, use_pooling
 
+log = logging.getLogger(__name__)
 PACKAGE = "vigilo:evaluator"
 CONTRACT_VERSION = "1.0.0"
 IMPORT_TYPES = f"{PACKAGE}/types@{CONTRACT_VERSION}"
@@ -334,11 +336,16 @@ class SandboxHost:
         pooling: bool = True,
         pool_sizes: PoolSizes | None = None,
     ) -> None:
-        config = wasmtime.Config()
-        config.consume_fuel = True
-        config.epoch_interruption = True
-        self.pooling = pooling and use_pooling(config, pool_sizes)
-        self.engine = wasmtime.Engine(config)
+        config = self._config()
+        self.pooling = pooling and use_pooling(config, pool_sizes)  # False (with a warning) where it cannot be
+        try:
+            self.engine = wasmtime.Engine(config)
+        except wasmtime.WasmtimeError as exc:
+            if not self.pooling:
+                raise
+            log.warning("pooling allocator refused (%s); instances are allocated on demand", exc)
+            self.pooling = False
+            self.engine = wasmtime.Engine(self._config())
         self.limits = limits or Limits()
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -351,6 +358,13 @@ class SandboxHost:
         self._ticker.start()
         # Stop ticking before the interpreter (and Wasmtime's runtime threads) shut down.
         atexit.register(self.close)
+
+    @staticmethod
+    def _config() -> wasmtime.Config:
+        config = wasmtime.Config()
+        config.consume_fuel = True
+        config.epoch_interruption = True
+        return config
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def _tick(self) -> None:

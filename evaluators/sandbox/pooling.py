@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import resource
 from dataclasses import dataclass
 
 from wasmtime import _ffi as ffi
@@ -26,10 +27,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PoolSizes:
-    component_instances: int = 256
-    core_instances: int = 4096
-    memories: int = 1024
-    tables: int = 4096
+    component_instances: int = 128
+    core_instances: int = 1024
+    memories: int = 256
+    tables: int = 1024
     table_elements: int = 100_000  # CPython's function table is large; an instance over this fails to instantiate
     max_memory_bytes: int = 4 << 30  # the wasm32 maximum: memory limits are enforced per Store, not here
     core_instance_bytes: int = 4 << 20
@@ -73,9 +74,34 @@ def _lib() -> ctypes.CDLL:
     return dll
 
 
+MEMORY_SLOT_BYTES = (4 << 30) + (64 << 20)  # each memory slot reserves 4 GiB of address space plus guard pages
+
+
+def address_space_needed(sizes: PoolSizes) -> int:
+    """A generous estimate of the address space the pool reserves up front (reserved, not committed)."""
+    tables = sizes.tables * sizes.table_elements * 16
+    instances = (
+        sizes.core_instances * sizes.core_instance_bytes + sizes.component_instances * sizes.component_instance_bytes
+    )
+    return 2 * (sizes.memories * MEMORY_SLOT_BYTES + tables + instances)
+
+
 def use_pooling(config: object, sizes: PoolSizes | None = None) -> bool:
-    """Switch `config` (a `wasmtime.Config`) to the pooling allocator. False if this build cannot."""
+    """Switch `config` (a `wasmtime.Config`) to the pooling allocator. False (on-demand) if it cannot be used.
+
+    The pool reserves its address space when the engine is created, and libwasmtime aborts the process (a
+    panic in its C API, not an error) when that fails: under an address-space limit (`ulimit -v`) too small
+    for it, the pool is not used.
+    """
     sizes = sizes or PoolSizes()
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit != resource.RLIM_INFINITY and limit < address_space_needed(sizes):
+        log.warning(
+            "address space limited to %d MiB, the instance pool needs ~%d MiB: instances are allocated on demand",
+            limit >> 20,
+            address_space_needed(sizes) >> 20,
+        )
+        return False
     try:
         dll = _lib()
     except AttributeError as exc:  # a libwasmtime built without the pooling allocator

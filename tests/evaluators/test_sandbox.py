@@ -218,3 +218,25 @@ def test_fresh_instances_start_clean_with_and_without_the_pooling_allocator(host
         assert run(host, loaded, "state").explanation == "1"  # the slot the memory bomb used is clean again
     finally:
         host.close()
+
+
+def test_under_an_address_space_limit_the_host_allocates_on_demand_instead_of_aborting(hostile_wasm, tmp_path):
+    """libwasmtime aborts the process when the pool cannot reserve its address space: the host must not try."""
+    wasm = tmp_path / "hostile.wasm"
+    wasm.write_bytes(hostile_wasm)
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))\n"
+        "from evaluators.sandbox import SandboxHost\n"
+        "from tests.conftest import load\n"
+        "host = SandboxHost()\n"
+        "inv = host.evaluate(load(host, open(sys.argv[1], 'rb').read()), data={'output': {'text': 'ok'}})\n"
+        "print(host.pooling, inv.value)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(wasm)], cwd=repo, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "True"]
+    assert "instances are allocated on demand" in done.stderr
