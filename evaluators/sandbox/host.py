@@ -616,6 +616,8 @@ class SandboxHost:
                 raw = abi.call_evaluate(func, store, params)
                 inv = decode_evaluation(raw, limits.max_output_bytes)
                 usable = True
+            except abi.LiftError as exc:  # the call returned, with a value outside the contract
+                inv = Invocation.error(ErrorCode.INVALID_OUTPUT, f"evaluate returned an invalid value: {exc}")
             except CapabilityDenied as exc:
                 inv = Invocation.error(ErrorCode.CAPABILITY_DENIED, str(exc))
             except SandboxDenied as exc:

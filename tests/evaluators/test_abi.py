@@ -127,3 +127,10 @@ def test_one_lowered_case_serves_several_evaluators_with_their_own_configs(host,
     broken = abi.CaseInput({"output": {"text": "\ud800"}})
     inv = host.evaluate(contains, case=broken, config={"value": "x"})
     assert inv.error_code == "invalid_output" and "input cannot be encoded" in inv.error_message
+
+
+def test_values_the_contract_cannot_hold_are_refused_when_lifted():
+    val = abi.Val()
+    val.kind = ffi.WASMTIME_COMPONENT_RESOURCE.value  # a resource handle: no contract type carries one
+    with pytest.raises(abi.LiftError, match="does not accept values of kind"):
+        abi.lift(val)
