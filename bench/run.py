@@ -53,11 +53,11 @@ dimensions:
   grounding: {weight: 1.0}
 bindings:
   - id: schema
-    evaluator: vigilo/json-schema@^1.0
+    evaluator: vigilo/json-schema@^2.0
     dimension: format
     config: {expected_path: json_schema}
   - id: citation
-    evaluator: vigilo/regex@^1.0
+    evaluator: vigilo/regex@^2.0
     dimension: format
     config: {expected_path: regex}
   - id: fact

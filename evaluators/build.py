@@ -113,9 +113,15 @@ RUNTIME_DIR = NATIVE_DIR / "runtime"
 NATIVE_STACK_BYTES = 65536
 
 
+def is_native_source(path: Path) -> bool:
+    """A native evaluator's folder: C sources and a config_schema.json, no app.py."""
+    path = Path(path)
+    return (path / "config_schema.json").is_file() and any(path.glob("*.c")) and not (path / "app.py").exists()
+
+
 def native_sources() -> list[Path]:
-    """The folders of the bundled native evaluators (each has a config_schema.json and C sources)."""
-    return sorted(p for p in NATIVE_DIR.iterdir() if p.is_dir() and (p / "config_schema.json").is_file())
+    """The folders of the bundled native evaluators."""
+    return sorted(p for p in NATIVE_DIR.iterdir() if p.is_dir() and is_native_source(p))
 
 
 def _tool(name: str) -> str:

@@ -10,7 +10,7 @@ import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from gating.profile import Binding, Normalization, Profile, ScorecardGate
 
@@ -365,9 +365,11 @@ def verdict_compute(
     }
 
 
-@dataclass(frozen=True)
-class _Observation:
-    """One execution seen through one scope (a dimension, a binding, or the execution as a whole)."""
+class _Observation(NamedTuple):
+    """One execution seen through one scope (a dimension, a binding, or the execution as a whole).
+
+    A NamedTuple rather than a frozen dataclass: a verdict makes one per execution and scope (60,000 for 10,000
+    cases and three bindings), and a tuple is several times cheaper to create."""
 
     score: float | None
     passed: bool | None  # None when the scope has nothing to pass (a dimension without required bindings)

@@ -20,6 +20,7 @@ from evaluators.selectors import ResolveError, evaluator_version_resolve
 from gating.profile import Profile, ProfileError, profile_parse
 from runs.models import Case, Dataset, DatasetVersion, ProfileVersion
 from runs.models import Profile as ProfileRow
+from vigilo_project.bulk import bulk_insert
 
 MAX_ERRORS = 50
 CASE_KEYS = {"id", "input", "expected", "context", "output", "tags", "metadata"}
@@ -163,8 +164,9 @@ def dataset_import(*, name: str, text: str) -> tuple[DatasetVersion, bool]:
         if existing is not None:
             return existing, False
         version = DatasetVersion.objects.create(dataset=dataset, content_hash=content_hash, case_count=len(cases))
-        Case.objects.bulk_create(
+        bulk_insert(
             [Case(dataset_version=version, ordinal=i, case_id=c["id"], data=c) for i, c in enumerate(cases)],
+            ignore_conflicts=False,  # case ids were checked unique; a conflict would be a bug, not a retry
             batch_size=2000,
         )
     return version, True

@@ -33,8 +33,6 @@ class DatasetVersion(models.Model):
 
 
 class Case(models.Model):
-    bulk_insert_values = True  # whole JSON documents: see vigilo_project/postgresql
-
     dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="cases")
     ordinal = models.PositiveIntegerField()
     case_id = models.CharField(max_length=200)
@@ -147,8 +145,6 @@ class Chunk(models.Model):
 
 class Execution(models.Model):
     """One case in one run, with a frozen snapshot of the case and the agent's output."""
-
-    bulk_insert_values = True  # whole JSON documents: see vigilo_project/postgresql
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="executions")
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="executions")

@@ -70,8 +70,6 @@ VIGILO_CACHE_DIR = Path(env_str("VIGILO_CACHE_DIR", str(BASE_DIR / "var" / "cach
 
 _default_db = f"sqlite:///{VIGILO_DATA_DIR / 'vigilo.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=0)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["ENGINE"] = "vigilo_project.postgresql"  # faster bulk inserts of JSON rows
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Threads of the embedded worker share the file: wait for locks instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}

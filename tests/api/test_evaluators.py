@@ -18,11 +18,12 @@ def test_list_and_detail_show_versions_with_digests(published, reader):
     assert "vigilo/regex" in names
     regex = next(e for e in listing["results"] if e["full_name"] == "vigilo/regex")
     detail = reader.get(f"/api/v1/evaluators/{regex['id']}/").json()
-    (version,) = detail["versions"]
-    assert version["reference"] == "vigilo/regex@1.0.0"
-    assert version["digest"] == published["regex"].digest
-    assert version["state"] == "active"
-    assert version["capabilities"] == published["regex"].capabilities
+    versions = {v["reference"]: v for v in detail["versions"]}
+    assert sorted(versions) == ["vigilo/regex@1.0.0", "vigilo/regex@2.0.0"]  # Python and native
+    for reference, folder in (("vigilo/regex@1.0.0", "regex"), ("vigilo/regex@2.0.0", "native/regex")):
+        assert versions[reference]["digest"] == published[folder].digest
+        assert versions[reference]["state"] == "active"
+        assert versions[reference]["capabilities"] == published[folder].capabilities
 
 
 def test_publish_a_new_version_then_the_same_bytes_again(bundled_wasm, publisher, db):

@@ -100,7 +100,8 @@ def test_broker_restart_while_relaying_loses_nothing(cluster):
 def test_dropped_database_connections_are_survived(cluster):
     from django.db import connection
 
-    run = create_run(n=600, tag="pgkill", chunk_size=100)
+    # Chunks that take a few seconds, so that each one writes results before it completes (RESULT_FLUSH_S).
+    run = create_run(n=1200, tag="pgkill", chunk_size=200)
     cluster.worker("w1")
     cluster.worker("w2")
     cluster.beat()

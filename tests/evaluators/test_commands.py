@@ -102,3 +102,22 @@ def test_publish_command_refuses_a_non_wasm_file(db, tmp_path):
     with pytest.raises(CommandError, match="not a WebAssembly file"):
         call_command("publish_evaluator", str(junk), "--name", "acme/junk", "--version", "1.0.0")
     assert EvaluatorVersion.objects.count() == 0
+
+
+def test_build_command_builds_a_native_evaluator(tmp_path, capsys):
+    """The Dockerfile prebuilds native evaluators with this command; the result is a working component."""
+    target = tmp_path / "contains.wasm"
+    call_command("evaluator_build", str(PACKAGE_DIR / "native" / "contains"), "-o", str(target))
+    assert f"built {target}" in capsys.readouterr().out
+    sample = {"id": "c", "input": "q", "expected": "KX-1", "output": {"text": "code KX-1"}}
+    (tmp_path / "case.json").write_text(json.dumps(sample))
+    code, out = try_(capsys, str(target), "--input", str(tmp_path / "case.json"))
+    assert code == 0 and "binary measurement True" in out, out
+
+
+def test_build_command_reports_a_c_compile_error(tmp_path):
+    work = tmp_path / "broken"
+    shutil.copytree(PACKAGE_DIR / "native" / "contains", work)
+    (work / "contains.c").write_text((work / "contains.c").read_text().replace("vg_pass();", "vg_pass(1, 2);"))
+    with pytest.raises(CommandError, match=r"compiling broken failed:(.|\n)*contains\.c:\d+:\d+: error"):
+        call_command("evaluator_build", str(work), "-o", str(tmp_path / "broken.wasm"))

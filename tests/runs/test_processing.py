@@ -80,6 +80,38 @@ def test_processing_every_chunk_completes_the_run_with_the_expected_verdict(run)
     assert topics == ["gate.decided", "run.completed", "run.started"]
 
 
+def test_a_slow_chunk_writes_its_results_as_it_goes(run, monkeypatch):
+    """Past RESULT_FLUSH_S, results are written before the chunk completes (progress, and less to redo)."""
+    from runs import processing
+
+    written: list[int] = []
+    record = processing.chunk_record_results
+
+    def spy(*, claim, results):
+        written.append(len(results))
+        record(claim=claim, results=results)
+
+    monkeypatch.setattr(processing, "RESULT_FLUSH_S", 0.0)
+    monkeypatch.setattr(processing, "chunk_record_results", spy)
+    for chunk in run.chunks.order_by("index"):
+        assert chunk_process(chunk_id=chunk.id) == "completed"
+    # Chunks of 2, 2 and 1 executions with 2 bindings: the first execution of each 2-execution chunk is written
+    # on its own; the last one goes with the completion.
+    assert written == [2, 2]
+    assert len(result_rows(run)) == 10
+    run.refresh_from_db()
+    assert run.verdict["counts"]["passed"] == 3
+
+
+def test_a_fast_chunk_writes_its_results_with_its_completion(run, monkeypatch):
+    from runs import processing
+
+    monkeypatch.setattr(processing, "chunk_record_results", lambda **kw: pytest.fail("wrote before completing"))
+    for chunk in run.chunks.order_by("index"):
+        assert chunk_process(chunk_id=chunk.id) == "completed"
+    assert len(result_rows(run)) == 10
+
+
 def test_processing_the_same_chunk_twice_changes_nothing(run):
     chunk = run.chunks.first()
     assert chunk_process(chunk_id=chunk.id) == "completed"

@@ -134,7 +134,9 @@ static int missing_output(vg_str message, vg_str evidence) {
     return 0;
 }
 
-int vg_output_text(const vg_input *in, vg_str *out) {
+/* resolve_actual's choice of what is checked: 1 with the output text in *text (field "text"), 2 with the
+ * structured value in *value, 0 after failing the evaluation with a missing_output finding. */
+static int output_source(const vg_input *in, vg_str *text, const vg_json **value) {
     vg_str field = vg_config_str(in->config, "field", "text");
     vg_buf ev = {0};
     ev_string(&ev, "field", field);
@@ -142,7 +144,7 @@ int vg_output_text(const vg_input *in, vg_str *out) {
         if (!in->has_text) {
             return missing_output(vg_cstr("the agent produced no output text"), ev_close(&ev));
         }
-        *out = in->text;
+        *text = in->text;
         return 1;
     }
     if (in->structured == NULL) {
@@ -153,8 +155,8 @@ int vg_output_text(const vg_input *in, vg_str *out) {
         path.p = field.p + 11;
         path.n = field.n - 11;
     }
-    const vg_json *value = get_path(in->structured, path);
-    if (value == NULL) {
+    *value = get_path(in->structured, path);
+    if (*value == NULL) {
         vg_buf m = {0};
         buf_puts(&m, "the structured output has no value at ");
         py_repr(&m, path);
@@ -162,8 +164,31 @@ int vg_output_text(const vg_input *in, vg_str *out) {
         vg_evidence_value(&ev, in->structured);
         return missing_output(buf_done(&m), ev_close(&ev));
     }
-    *out = value->kind == J_STR ? value->u.text : json_canonical_str(value);
-    return 1;
+    return 2;
+}
+
+int vg_output_text(const vg_input *in, vg_str *out) {
+    const vg_json *value = NULL;
+    int found = output_source(in, out, &value);
+    if (found == 2) *out = value->kind == J_STR ? value->u.text : json_canonical_str(value);
+    return found != 0;
+}
+
+int vg_output_json(const vg_input *in, const vg_json **out) {
+    vg_str text;
+    int found = output_source(in, &text, out);
+    if (found != 1) return found != 0;
+    const char *error = NULL;
+    *out = json_parse(text, &error);
+    if (*out != NULL) return 1;
+    vg_buf m = {0}, ev = {0};
+    buf_puts(&m, "output is not valid JSON: ");
+    buf_puts(&m, error);
+    ev_string(&ev, "field", vg_cstr("text"));
+    ev_string(&ev, "text", vg_clip(text, VG_EVIDENCE_CHARS));
+    vg_finding problem = {SEV_HIGH, "invalid_json", buf_done(&m), ev_close(&ev)};
+    vg_fail(&problem, 1, problem.message);
+    return 0;
 }
 
 /* --- config -------------------------------------------------------------------------------------------- */

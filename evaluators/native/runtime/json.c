@@ -1,7 +1,10 @@
 /* JSON the way Python's `json` reads and writes it: integers keep their digits (Python ints are exact),
  * NaN and Infinity are accepted, duplicate keys keep the last value, and the canonical form is
- * json.dumps(sort_keys=True, ensure_ascii=False) with Python's shortest float repr. Errors are phrased as
- * json.JSONDecodeError phrases them ("Expecting value: line 1 column 1 (char 0)"). */
+ * json.dumps(sort_keys=True, ensure_ascii=False) with Python's shortest float repr. Errors are the text of
+ * the exception CPython 3.14's json.loads raises (the guest's Python), at the same position in code points:
+ * json.JSONDecodeError ("Expecting value: line 1 column 1 (char 0)"), or the ValueError of an integer
+ * longer than Python's int max str digits. Nesting deeper than MAX_DEPTH is refused; CPython's own limit
+ * is its C stack (around 1,000 to 2,000 levels in the sandbox), where the Python guest traps instead. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,9 @@ typedef struct parser {
     const char *error;
     int depth;
 } parser;
+
+#define MAX_DEPTH 2000
+#define INT_MAX_STR_DIGITS 4300 /* sys.get_int_max_str_digits() */
 
 static void fail(parser *p, const char *what, uint32_t at) {
     if (p->error) return;
@@ -52,8 +58,9 @@ static vg_json *node(vg_kind kind) {
     return v;
 }
 
+/* Four hex digits at `at`; like CPython, they must not end the document (a string is still open). */
 static int hex4(parser *p, uint32_t at, uint32_t *out) {
-    if (at + 4 > p->n) return 0;
+    if (at + 4 >= p->n) return 0;
     uint32_t v = 0;
     for (uint32_t k = 0; k < 4; k++) {
         char c = p->s[at + k];
@@ -134,7 +141,7 @@ static int parse_string(parser *p, vg_str *out) {
         }
         p->i += 6;
         uint32_t low;
-        if (cp >= 0xD800 && cp <= 0xDBFF && p->i + 1 < p->n && p->s[p->i] == '\\' && p->s[p->i + 1] == 'u' &&
+        if (cp >= 0xD800 && cp <= 0xDBFF && p->i + 6 < p->n && p->s[p->i] == '\\' && p->s[p->i + 1] == 'u' &&
             hex4(p, p->i + 2, &low) && low >= 0xDC00 && low <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
             p->i += 6;
@@ -172,6 +179,16 @@ static vg_json *parse_number(parser *p) {
     }
     p->i = k;
     if (!is_float) {
+        uint32_t digits = int_end - start - (p->s[start] == '-');
+        if (digits > INT_MAX_STR_DIGITS && !p->error) {
+            vg_buf b = {0};
+            buf_puts(&b, "Exceeds the limit (4300 digits) for integer string conversion: value has ");
+            buf_putu(&b, digits);
+            buf_puts(&b, " digits; use sys.set_int_max_str_digits() to increase the limit");
+            buf_putc(&b, '\0');
+            p->error = b.p;
+            return NULL;
+        }
         vg_json *v = node(J_INT);
         v->u.text.p = p->s + start;
         v->u.text.n = int_end - start;
@@ -192,7 +209,7 @@ static int starts(parser *p, const char *word) {
 }
 
 static vg_json *parse_container(parser *p, int object) {
-    if (++p->depth > 2000) {
+    if (++p->depth > MAX_DEPTH) {
         fail(p, "JSON nested too deeply at", p->i);
         return NULL;
     }
@@ -264,19 +281,12 @@ static vg_json *parse_container(parser *p, int object) {
                 fail(p, "Expecting ',' delimiter", p->i);
                 return NULL;
             }
-            p->i++;
-            if (object) {
-                skip_ws(p);
-                if (p->i < p->n && p->s[p->i] == '}') {
-                    fail(p, "Illegal trailing comma before end of object", p->i - 1);
-                    return NULL;
-                }
-            } else {
-                skip_ws(p);
-                if (p->i < p->n && p->s[p->i] == ']') {
-                    fail(p, "Illegal trailing comma before end of array", p->i - 1);
-                    return NULL;
-                }
+            uint32_t comma = p->i++;
+            skip_ws(p);
+            if (p->i < p->n && p->s[p->i] == close) {
+                fail(p, object ? "Illegal trailing comma before end of object"
+                               : "Illegal trailing comma before end of array", comma);
+                return NULL;
             }
         }
     }
@@ -333,6 +343,11 @@ static vg_json *parse_value(parser *p) {
 
 vg_json *json_parse(vg_str text, const char **error) {
     parser p = {text.p, text.n, 0, NULL, 0};
+    if (text.n >= 3 && memcmp(text.p, "\xEF\xBB\xBF", 3) == 0) {
+        fail(&p, "Unexpected UTF-8 BOM (decode using utf-8-sig)", 0);
+        *error = p.error;
+        return NULL;
+    }
     skip_ws(&p);
     vg_json *v = parse_value(&p);
     if (v != NULL) {
@@ -356,8 +371,10 @@ vg_json *json_get(const vg_json *object, const char *key) {
 /* --- writing ------------------------------------------------------------------------------------------ */
 
 /* Python's repr(float): the shortest digits that read back to the same double, in fixed notation when the
- * decimal exponent is in [-4, 16), else as d.ddde+XX. */
-static void put_float(vg_buf *b, double x) {
+ * decimal exponent is in [-4, 16), else as d.ddde+XX. Out of line (as are the string writers) so that its
+ * buffers stay out of the frame of write_json, which recurses once per level of nesting: inlined, 500
+ * levels overflowed the 64 KiB stack. */
+__attribute__((noinline)) static void put_float(vg_buf *b, double x) {
     if (isnan(x)) {
         buf_puts(b, "NaN");
         return;
@@ -416,7 +433,7 @@ static void put_float(vg_buf *b, double x) {
 }
 
 /* A string as json.dumps(ensure_ascii=False) writes it. */
-static void put_string_unicode(vg_buf *b, vg_str s) {
+__attribute__((noinline)) static void put_string_unicode(vg_buf *b, vg_str s) {
     static const char hex[] = "0123456789abcdef";
     buf_putc(b, '"');
     uint32_t plain = 0;
@@ -450,16 +467,21 @@ static int key_cmp(const void *a, const void *b) {
     return c ? c : (x->key.n > y->key.n) - (x->key.n < y->key.n);
 }
 
+/* A string or the digits of an integer. Out of line: the vg_str copies its calls need would otherwise sit
+ * in the frame of the recursive write_json. */
+__attribute__((noinline)) static void put_text(vg_buf *b, const vg_str *s, vg_kind kind, int canonical) {
+    if (kind == J_INT) buf_str(b, *s);
+    else if (canonical) put_string_unicode(b, *s);
+    else json_quote(b, *s);
+}
+
 static void write_json(vg_buf *b, const vg_json *v, int canonical) {
     switch (v->kind) {
     case J_NULL: buf_puts(b, "null"); break;
     case J_BOOL: buf_puts(b, v->u.boolean ? "true" : "false"); break;
-    case J_INT: buf_str(b, v->u.text); break;
     case J_FLOAT: put_float(b, v->u.number); break;
-    case J_STR:
-        if (canonical) put_string_unicode(b, v->u.text);
-        else json_quote(b, v->u.text);
-        break;
+    case J_INT:
+    case J_STR: put_text(b, &v->u.text, v->kind, canonical); break;
     case J_ARR:
         buf_putc(b, '[');
         for (uint32_t k = 0; k < v->u.array.n; k++) {
@@ -480,8 +502,7 @@ static void write_json(vg_buf *b, const vg_json *v, int canonical) {
         buf_putc(b, '{');
         for (uint32_t k = 0; k < n; k++) {
             if (k) buf_puts(b, ", ");
-            if (canonical) put_string_unicode(b, members[k].key);
-            else json_quote(b, members[k].key);
+            put_text(b, &members[k].key, J_STR, canonical);
             buf_puts(b, ": ");
             write_json(b, members[k].value, canonical);
         }

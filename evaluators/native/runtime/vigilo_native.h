@@ -129,6 +129,9 @@ int vg_bad_expected(vg_str source, const char *message);
 /* resolve_actual in "text" mode: 1 and *out on success; 0 when there is nothing to judge, after failing
  * the evaluation with the problem as its finding and explanation (as the Python evaluators all do). */
 int vg_output_text(const vg_input *in, vg_str *out);
+/* resolve_actual in "json" mode: the output text parsed as JSON (or the structured value as it is); 0 after
+ * failing the evaluation, with an invalid_json finding when the text does not parse. */
+int vg_output_json(const vg_input *in, const vg_json **out);
 /* A string from the config, or the default when the key is absent. */
 vg_str vg_config_str(const vg_json *config, const char *key, const char *fallback);
 /* A boolean from the config, or the default when the key is absent. */
