@@ -9,6 +9,7 @@ the same transaction. The last chunk to finish finalizes the run; exactly one fi
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import threading
@@ -490,9 +491,11 @@ def run_summaries(*, run: Run) -> list[ExecutionSummary]:
         .order_by("execution__ordinal")
         .values_list("execution_id", "execution__case_id", "status", "aggregate_score", packed)
     )
-    for execution_id, case_id, status, score, (tags, dimensions, bindings, blocking, reasons) in rows.iterator(
-        chunk_size=5000
-    ):
+    for execution_id, case_id, status, score, packed_values in rows.iterator(chunk_size=5000):
+        # SQLite's json_array() keeps JSON held in TEXT columns as strings; every packed value is a list or object.
+        tags, dimensions, bindings, blocking, reasons = (
+            json.loads(v) if isinstance(v, str) else v for v in packed_values
+        )
         agg = Agg(
             status=status,
             aggregate_score=score,
