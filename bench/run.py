@@ -750,7 +750,7 @@ def markdown(res: dict) -> str:
         s = micro["steps_ms"]
         lines += [
             "",
-            "Per invocation (SandboxHost, Python guest, mean ms over "
+            f"Per invocation (SandboxHost, {', '.join(micro.get('evaluators', ['Python guests']))}, mean ms over "
             f"{micro['invocations']}): encode {s['encode']['mean']:.3f}, store {s['store']['mean']:.3f}, "
             f"instantiate {s['instantiate']['mean']:.3f}, call {s['call']['mean']:.3f}, decode "
             f"{s['decode']['mean']:.3f}; host.evaluate end to end {micro['host_evaluate_ms']['mean']:.3f}; "

@@ -110,6 +110,7 @@ BINDINGS = [
 
 
 def _loaded() -> list[tuple[str, object, dict]]:
+    """The newest published version of each bench evaluator (the native ones, which the bench profile picks)."""
     from evaluators.models import EvaluatorVersion
     from evaluators.runtime import component_load
 
@@ -118,7 +119,7 @@ def _loaded() -> list[tuple[str, object, dict]]:
         row = (
             EvaluatorVersion.objects.filter(evaluator__namespace="vigilo", evaluator__name=name).order_by("-id").first()
         )
-        out.append((name, component_load(digest=row.digest), config))
+        out.append((f"vigilo/{name}@{row.version}", component_load(digest=row.digest), config))
     return out
 
 
@@ -195,6 +196,7 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
             break
     return {
         "invocations": n,
+        "evaluators": [name for name, _component, _config in loaded],
         "wasmtime": wasmtime.__version__ if hasattr(wasmtime, "__version__") else None,
         "steps_ms": {k: _pcts(v) for k, v in steps.items()},
         "host_evaluate_ms": _pcts(whole),
