@@ -15,8 +15,7 @@ import random
 
 import pytest
 
-from evaluators.build import NATIVE_DIR, native_build
-from tests.conftest import BUILD_CACHE, load
+from tests.conftest import load
 from tests.evaluators.test_native_parity import assert_same, request
 
 SEED = 20261202
@@ -56,10 +55,9 @@ BAD_REFS = [
 
 
 @pytest.fixture(scope="module")
-def schema_pair(host, bundled_wasm):
+def schema_pair(host, bundled_wasm, native_wasm):
     """(the Python vigilo/json-schema component, the native one)."""
-    native = native_build(source_dir=NATIVE_DIR / "json-schema", cache_dir=BUILD_CACHE).read_bytes()
-    return load(host, bundled_wasm["json-schema"]), load(host, native)
+    return load(host, bundled_wasm["json-schema"]), load(host, native_wasm["native/json-schema"])
 
 
 # --- values -------------------------------------------------------------------------------------------------

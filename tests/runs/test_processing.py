@@ -80,8 +80,8 @@ def test_processing_every_chunk_completes_the_run_with_the_expected_verdict(run)
     assert topics == ["gate.decided", "run.completed", "run.started"]
 
 
-def test_a_slow_chunk_writes_its_results_as_it_goes(run, monkeypatch):
-    """Past RESULT_FLUSH_S, results are written before the chunk completes (progress, and less to redo)."""
+def results_written_before_completion(monkeypatch) -> list[int]:
+    """The sizes of the result batches chunk processing writes before completing (the real writes still run)."""
     from runs import processing
 
     written: list[int] = []
@@ -91,8 +91,16 @@ def test_a_slow_chunk_writes_its_results_as_it_goes(run, monkeypatch):
         written.append(len(results))
         record(claim=claim, results=results)
 
-    monkeypatch.setattr(processing, "RESULT_FLUSH_S", 0.0)
     monkeypatch.setattr(processing, "chunk_record_results", spy)
+    return written
+
+
+def test_a_slow_chunk_writes_its_results_as_it_goes(run, monkeypatch):
+    """Past RESULT_FLUSH_S, results are written before the chunk completes (progress, and less to redo)."""
+    from runs import processing
+
+    monkeypatch.setattr(processing, "RESULT_FLUSH_S", 0.0)
+    written = results_written_before_completion(monkeypatch)
     for chunk in run.chunks.order_by("index"):
         assert chunk_process(chunk_id=chunk.id) == "completed"
     # Chunks of 2, 2 and 1 executions with 2 bindings: the first execution of each 2-execution chunk is written
@@ -104,11 +112,10 @@ def test_a_slow_chunk_writes_its_results_as_it_goes(run, monkeypatch):
 
 
 def test_a_fast_chunk_writes_its_results_with_its_completion(run, monkeypatch):
-    from runs import processing
-
-    monkeypatch.setattr(processing, "chunk_record_results", lambda **kw: pytest.fail("wrote before completing"))
+    written = results_written_before_completion(monkeypatch)
     for chunk in run.chunks.order_by("index"):
         assert chunk_process(chunk_id=chunk.id) == "completed"
+    assert written == []
     assert len(result_rows(run)) == 10
 
 

@@ -440,9 +440,23 @@ static int hex_digit(char c) {
     return -1;
 }
 
+/* s with every "~<digit>" replaced by `to` (one of the pointer escapes). */
+static vg_str unescape(vg_str s, char digit, char to) {
+    vg_buf b = {0};
+    for (uint32_t k = 0; k < s.n; k++) {
+        if (s.p[k] == '~' && k + 1 < s.n && s.p[k + 1] == digit) {
+            buf_putc(&b, to);
+            k++;
+        } else {
+            buf_putc(&b, s.p[k]);
+        }
+    }
+    return buf_done(&b);
+}
+
 /* _unquote() (each %XX is the code point XX, not a UTF-8 byte), then ~1 -> "/", then ~0 -> "~". */
 static vg_str pointer_part(const char *p, uint32_t n) {
-    vg_buf unquoted = {0}, b = {0};
+    vg_buf unquoted = {0};
     for (uint32_t k = 0; k < n; k++) {
         if (p[k] == '%' && k + 2 < n && hex_digit(p[k + 1]) >= 0 && hex_digit(p[k + 2]) >= 0) {
             utf8_put(&unquoted, (uint32_t)(hex_digit(p[k + 1]) * 16 + hex_digit(p[k + 2])));
@@ -451,26 +465,7 @@ static vg_str pointer_part(const char *p, uint32_t n) {
             buf_putc(&unquoted, p[k]);
         }
     }
-    vg_str s = buf_done(&unquoted);
-    for (uint32_t k = 0; k < s.n; k++) {
-        if (s.p[k] == '~' && k + 1 < s.n && s.p[k + 1] == '1') {
-            buf_putc(&b, '/');
-            k++;
-        } else {
-            buf_putc(&b, s.p[k]);
-        }
-    }
-    s = buf_done(&b);
-    vg_buf c = {0};
-    for (uint32_t k = 0; k < s.n; k++) {
-        if (s.p[k] == '~' && k + 1 < s.n && s.p[k + 1] == '0') {
-            buf_putc(&c, '~');
-            k++;
-        } else {
-            buf_putc(&c, s.p[k]);
-        }
-    }
-    return buf_done(&c);
+    return unescape(unescape(buf_done(&unquoted), '1', '/'), '0', '~');
 }
 
 static const vg_json *pointer_step(const vg_json *target, vg_str part) {
