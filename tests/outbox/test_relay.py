@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -13,8 +14,10 @@ from django.utils import timezone
 from outbox.models import OutboxEvent
 from outbox.relay import relay_once
 from outbox.services import (
+    CLAIM_PLAN_SETTINGS,
     Message,
     backoff_seconds,
+    claim_sql,
     outbox_claim,
     outbox_mark_published,
     outbox_retry_dead,
@@ -149,6 +152,49 @@ def test_concurrent_claimers_get_disjoint_rows():
     assert not set(a["value"]) & set(b["value"])
     assert len(a["value"]) + len(b["value"]) == 300
     assert a["value"] and b["value"]
+
+
+def _walk(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _walk(child)
+
+
+def test_the_claim_walks_the_pending_index_and_stops_at_its_batch():
+    """Behind a backlog the claim must not read and sort every pending row (quadratic over a drain).
+
+    The table's statistics are those of an empty table here, as they are stale when a burst arrives: the
+    planner alone would pick a bitmap scan and a sort.
+    """
+    _write(2000)
+    OutboxEvent.objects.filter(id__in=OutboxEvent.objects.order_by("id").values("id")[:500]).update(
+        status=OutboxEvent.Status.PUBLISHED
+    )
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(CLAIM_PLAN_SETTINGS)
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + claim_sql(), [now, now, 100, uuid.uuid4(), now])
+        [[[explain]]] = cursor.fetchall()
+        transaction.set_rollback(True)
+    nodes = list(_walk(explain["Plan"]))
+    kinds = [(node["Node Type"], node.get("Index Name")) for node in nodes]
+
+    assert ("Index Scan", "outbox_pending") in kinds, kinds
+    assert not {"Sort", "Bitmap Heap Scan", "Seq Scan"} & {kind for kind, _ in kinds}, kinds
+    [walk] = [node for node in nodes if node.get("Index Name") == "outbox_pending"]
+    assert walk["Actual Rows"] == 100  # stopped at the batch, out of 1,500 pending rows
+
+
+def test_a_claim_inside_a_transaction_leaves_the_planner_settings_as_they_were():
+    _write(3)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _, events = outbox_claim(limit=10)
+        cursor.execute("SHOW enable_bitmapscan")
+        bitmapscan = cursor.fetchone()[0]
+        cursor.execute("SHOW enable_sort")
+        sort = cursor.fetchone()[0]
+    assert len(events) == 3
+    assert (bitmapscan, sort) == ("on", "on")
 
 
 def test_a_claim_taken_over_after_expiry_cannot_mark_published():
