@@ -470,6 +470,16 @@ def bench_relay(cluster: Cluster, events: int) -> dict:
     return r
 
 
+def _relay_steps(relay: dict) -> str:
+    steps = relay.get("steps_s")  # absent from results written before it was measured
+    if not steps:
+        return ""
+    return (
+        f"; claiming {steps['claim']:.2f} s, publishing {steps['publish']:.2f} s of which waiting for the last"
+        f" confirms {steps['confirm_wait']:.2f} s, marking published {steps['mark']:.2f} s"
+    )
+
+
 def bench_verdict_api(cluster: Cluster, run_id: str, requests: int = 200) -> dict:
     secret = (
         manage(["vigilo_token", "create", f"bench-{uuid.uuid4().hex[:6]}", "--scopes", "read,write"], cluster.env)
@@ -766,7 +776,7 @@ def markdown(res: dict) -> str:
     if res.get("relay"):
         lines.append(
             f"Outbox relay: {res['relay']['events_per_s']:,.0f} events/s with publisher confirms "
-            f"({res['relay']['published']} events)."
+            f"({res['relay']['published']} events{_relay_steps(res['relay'])})."
         )
     if res.get("verdict_api"):
         a = res["verdict_api"]

@@ -8,7 +8,8 @@
     python bench/steps.py persist --dataset F --profile F
         chunk_record_results per result row (25-execution batches, as chunk_process writes them)
     python bench/steps.py relay --events N
-        outbox relay throughput: N outbox rows, relay_once with CeleryTransport until drained
+        outbox relay throughput: N outbox rows, relay_once with CeleryTransport until drained; the time of each
+        of its steps (claim, publish, the wait for the last confirms, mark)
     python bench/steps.py run-id --name N       the id of the newest run with that name
 
 Every command prints one JSON object on its last stdout line.
@@ -290,6 +291,7 @@ def cmd_relay(a: argparse.Namespace) -> dict:
     with transaction.atomic():
         outbox_write(messages=msgs)
     t_write = time.perf_counter() - t0
+    steps = _time_relay_steps()
     transport = CeleryTransport()
     t1 = time.perf_counter()
     published = 0
@@ -310,7 +312,38 @@ def cmd_relay(a: argparse.Namespace) -> dict:
         "events_per_s": published / dt if dt else None,
         "write_s": t_write,
         "passes": passes,
+        "steps_s": dict(steps),
     }
+
+
+def _time_relay_steps() -> dict[str, float]:
+    """Seconds spent in each step of `relay_once`, summed over the drain: the functions it calls, wrapped here.
+
+    claim (`outbox_claim`), publish (the session's publish, including `confirm_wait`, the wait for the batch's
+    last confirms after its last message went out) and mark (`outbox_mark_published`).
+    """
+    import outbox.relay
+    from outbox.transport import _ConfirmSession
+
+    spent = {"claim": 0.0, "publish": 0.0, "confirm_wait": 0.0, "mark": 0.0}
+
+    def timed(owner: object, name: str, step: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[step] += time.perf_counter() - t
+
+        setattr(owner, name, wrapper)
+
+    timed(outbox.relay, "outbox_claim", "claim")
+    timed(outbox.relay, "outbox_mark_published", "mark")
+    timed(_ConfirmSession, "publish", "publish")
+    timed(_ConfirmSession, "_wait_for_confirms", "confirm_wait")
+    return spent
 
 
 def cmd_run_id(a: argparse.Namespace) -> dict:
