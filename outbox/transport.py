@@ -566,7 +566,9 @@ class _Publisher:
         That is the common case: a direct-exchange queue from the router (Celery then publishes to the default
         exchange with the queue's name as routing key), JSON without compression, no per-task exchange, routing
         key, priority or delivery mode, no task-sent event and no receiver of the publish signals. Anything else
-        returns None and goes through `send_task_message`. Computed once per route and batch.
+        returns None and goes through `send_task_message`. Computed once per route and batch. (Sending the
+        task-sent event after a direct publish was measured: the event's own publish through Celery's dispatcher
+        is half the cost, and the relay gained 3%.)
         """
         if message.sent_event is not None or not self.direct_ok or set(options) - _DIRECT_OPTIONS:
             return None

@@ -21,6 +21,7 @@ from gating.profile import Profile, ProfileError, profile_parse
 from runs.models import Case, Dataset, DatasetVersion, ProfileVersion
 from runs.models import Profile as ProfileRow
 from vigilo_project.bulk import bulk_insert
+from vigilo_project.gcpause import gc_paused
 
 MAX_ERRORS = 50
 CASE_KEYS = {"id", "input", "expected", "context", "output", "tags", "metadata"}
@@ -151,6 +152,7 @@ def dataset_parse(*, text: str) -> list[dict[str, Any]]:
     return cases
 
 
+@gc_paused()  # every case and row lives until the insert: see vigilo_project/gcpause.py
 def dataset_import(*, name: str, text: str) -> tuple[DatasetVersion, bool]:
     """Create (or find) the dataset version for this content. Returns (version, created)."""
     if not name or len(name) > 200:

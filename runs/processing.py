@@ -44,6 +44,7 @@ from runs.services import lease_until, run_event, run_mark_running
 from runs.transitions import TransitionError, transition
 from runs.worker import release_due
 from vigilo_project.bulk import bulk_insert
+from vigilo_project.gcpause import gc_paused
 
 log = logging.getLogger(__name__)
 # Results are written while a chunk runs at least every RESULT_FLUSH_S seconds or RESULT_BATCH executions, so a
@@ -508,6 +509,7 @@ def run_summaries(*, run: Run) -> list[ExecutionSummary]:
     return out
 
 
+@gc_paused()  # a summary per execution, all alive until the verdict is computed: see vigilo_project/gcpause.py
 def run_verdict(*, run: Run) -> dict[str, Any]:
     profile = profile_parse(data=run.profile_version.document)
     failed_chunks = Chunk.objects.filter(run=run, state=Chunk.State.FAILED)

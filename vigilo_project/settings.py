@@ -187,8 +187,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "in
 # which is a no-op (the chunk is completed or leased).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_CONCURRENCY = env_int("VIGILO_WORKER_CONCURRENCY", os.cpu_count() or 2, minimum=1)
-CELERY_WORKER_SEND_TASK_EVENTS = env_bool("VIGILO_TASK_EVENTS", True)  # for Flower
-CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("VIGILO_TASK_EVENTS", True)  # for Flower: received, started, done
+# A `task-sent` event per dispatched task is one more broker message the relay must publish and have confirmed:
+# it costs the relay 40% of its throughput (docs/operations.md). Flower shows tasks from the workers' events
+# without it, and a backlog shows in Vigilo's own metrics (pending chunks, relay lag): off unless asked for.
+CELERY_TASK_SEND_SENT_EVENT = env_bool("VIGILO_TASK_SENT_EVENTS", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # One chunk's work must stay far below RabbitMQ's consumer_timeout (30 min by default; docker/compose.yml sets
 # 1 h): past the soft limit the task stops and its lease expires, past the hard limit the process is replaced.

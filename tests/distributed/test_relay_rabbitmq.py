@@ -20,14 +20,17 @@ from tests.distributed.conftest import rabbitmqctl
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 
 
-def _bind_events_queue(url: str) -> Queue:
-    queue = Queue(
-        "test-events", Exchange(EVENTS_EXCHANGE, type="topic", durable=True), routing_key="#", auto_delete=False
-    )
+def _bind_queue(url: str, name: str, exchange: Exchange, routing_key: str) -> Queue:
+    """A queue of the test's own bound to `exchange`, declared and emptied."""
+    queue = Queue(name, exchange, routing_key=routing_key, auto_delete=False)
     with Connection(url) as conn:
         queue(conn.channel()).declare()
         queue(conn.channel()).purge()
     return queue
+
+
+def _bind_events_queue(url: str) -> Queue:
+    return _bind_queue(url, "test-events", Exchange(EVENTS_EXCHANGE, type="topic", durable=True), "#")
 
 
 def _drain(url: str, queue: Queue, expected: int, timeout_s: float = 10) -> list:
@@ -149,6 +152,7 @@ def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_qu
             for i in range(n)
         ]
     )
+    task_sent = _bind_queue(clean_broker, "test-task-sent", Exchange("celeryev", type="topic"), "task.sent")
 
     with CeleryTransport(broker_url=clean_broker) as transport:
         published = relay_once(transport=transport)
@@ -170,14 +174,26 @@ def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_qu
     # The first message declares the route through Celery's send_task_message; without a task-sent event to send,
     # the others take the direct path, with one, all go through Celery.
     assert len(direct) == (0 if sent_events else n - 1)
+    if sent_events:  # one per task message
+        events = {e["uuid"]: e for e in (m.decode() for m in _drain(clean_broker, task_sent, n))}
+        assert set(events) == set(by_id)
+    else:
+        assert _queue_depth(clean_broker, "test-task-sent") == 0
 
-    # Byte for byte what Celery's own apply_async sends for the same call, apart from the task id.
+    # Byte for byte what Celery's own apply_async sends for the same call, apart from the task id, and the same
+    # task-sent event apart from the id, the clock and the time.
     monkeypatch.undo()
     with app.connection_for_write(clean_broker) as conn:
         process_chunk.apply_async(args=[7], task_id="reference", connection=conn, retry=False)
     [reference] = _drain(clean_broker, executions, 1)
     assert reference.headers["id"] == "reference"
     assert _comparable(by_id["chunk.ready:7:0"]) == _comparable(reference)
+    if sent_events:
+        [reference_event] = [m.decode() for m in _drain(clean_broker, task_sent, 1)]
+        varying = {"uuid", "root_id", "clock", "timestamp"}
+        relayed = {k: v for k, v in events["chunk.ready:7:0"].items() if k not in varying}
+        assert relayed == {k: v for k, v in reference_event.items() if k not in varying}
+        assert relayed["queue"] == relayed["routing_key"] == "executions" and relayed["exchange"] == ""
 
 
 @pytest.mark.parametrize("sent_events", [False], indirect=True)
