@@ -28,7 +28,8 @@ class OutboxEvent(models.Model):
         indexes = [
             # Pending rows in id order: the relay's claim walks them oldest first and stops at its batch. (An
             # index on status and available_at made it fetch and sort every pending row for each batch, which
-            # is quadratic in a backlog.) Published rows leave it: it stays the size of the backlog.
+            # is quadratic in a backlog.) Published rows leave it (at the next vacuum): it stays the size of the
+            # backlog.
             models.Index(fields=["id"], condition=models.Q(status="pending"), name="outbox_pending"),
         ]
         ordering = ["id"]
