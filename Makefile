@@ -43,7 +43,8 @@ test: install-dev services lint
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) VIGILO_EMBEDDED=true $(PY) -m pytest
 	VIGILO_EMBEDDED=true $(PY) -m pytest -m embedded -p no:cacheprovider
 
-# Benchmarks (docs/benchmarks.md): all sizes and modes take over an hour; BENCH_ARGS=--quick takes minutes.
+# Benchmarks (docs/benchmarks.md): all sizes and modes take about 35 minutes (20 of them the peer at 100,000);
+# BENCH_ARGS=--quick takes minutes.
 BENCH_ARGS ?=
 bench: install-dev services
 	$(PY) bench/run.py $(BENCH_ARGS)

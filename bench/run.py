@@ -581,7 +581,9 @@ def bench_peer(sizes: list[int]) -> dict:
                 "--no-progress-bar",
                 "--no-table",
                 "-o",
-                str(WORK / f"promptfoo-{n}.json"),
+                # JSONL: promptfoo 0.121.20 refuses JSON export at 100,000 results ("Dataset too large for JSON
+                # export"), after the whole evaluation; JSONL at every N keeps the sizes comparable.
+                str(WORK / f"promptfoo-{n}.jsonl"),
             ],
             env=env,
             cwd=cfg.parent,
