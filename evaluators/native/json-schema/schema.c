@@ -379,6 +379,16 @@ NOINLINE static void add(sink *out, const char *path, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* minItems/maxItems, minProperties/maxProperties: `count` members against the schema's two limits. */
+static void count_bounds(sink *out, const char *path, uint32_t count, const vg_json *schema, const char *min_key,
+                         const char *max_key, const char *noun) {
+    const vg_json *least = json_get(schema, min_key), *most = json_get(schema, max_key);
+    if (is_int(least) && count_cmp(count, least) < 0)
+        add(out, path, "has %u %s, fewer than the minimum of %i", count, noun, least);
+    if (is_int(most) && count_cmp(count, most) > 0)
+        add(out, path, "has %u %s, more than the maximum of %i", count, noun, most);
+}
+
 /* A schema problem at a schema location ("#/properties/a"). */
 NOINLINE static void note(sink *out, const vg_str *where, const char *fmt, ...) {
     va_list ap;
@@ -630,12 +640,7 @@ NOINLINE static void count_errors(sink *out, const vg_json *value, const vg_json
                 add(out, path, "%r is required when %r is present", need->u.text, name);
         }
     }
-    uint32_t count = value->u.object.n;
-    const vg_json *least = json_get(schema, "minProperties"), *most = json_get(schema, "maxProperties");
-    if (is_int(least) && count_cmp(count, least) < 0)
-        add(out, path, "has %u properties, fewer than the minimum of %i", count, least);
-    if (is_int(most) && count_cmp(count, most) > 0)
-        add(out, path, "has %u properties, more than the maximum of %i", count, most);
+    count_bounds(out, path, value->u.object.n, schema, "minProperties", "maxProperties", "properties");
 }
 
 NOINLINE static void renamed(sink *out, const sink *problems, vg_str key, const char *path) {
@@ -727,11 +732,7 @@ static void items_errors(validator *v, sink *out, const vg_json *value, const vg
 /* minItems, maxItems, uniqueItems */
 NOINLINE static void size_errors(sink *out, const vg_json *value, const vg_json *schema, const char *path) {
     uint32_t count = value->u.array.n;
-    const vg_json *least = json_get(schema, "minItems"), *most = json_get(schema, "maxItems");
-    if (is_int(least) && count_cmp(count, least) < 0)
-        add(out, path, "has %u items, fewer than the minimum of %i", count, least);
-    if (is_int(most) && count_cmp(count, most) > 0)
-        add(out, path, "has %u items, more than the maximum of %i", count, most);
+    count_bounds(out, path, count, schema, "minItems", "maxItems", "items");
     const vg_json *unique = json_get(schema, "uniqueItems");
     uint32_t first, second;
     if (unique && unique->kind == J_BOOL && unique->u.boolean && first_duplicate(value, &first, &second)) {
