@@ -145,11 +145,42 @@ class EvaluatorStateSerializer(serializers.Serializer):
 # -- runs --------------------------------------------------------------------------------------------------
 
 
+class TargetSerializer(serializers.Serializer):
+    """The shape of a run target, for the schema; runs/targets.py validates it (one set of rules)."""
+
+    url = serializers.URLField(help_text="the agent endpoint (http or https)")
+    protocol = serializers.ChoiceField(choices=["vigilo", "openai-chat"], required=False, default="vigilo")
+    model = serializers.CharField(required=False, help_text="openai-chat: the model to ask")
+    system = serializers.CharField(required=False, help_text="openai-chat: a system message before the input")
+    headers = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="extra headers (not Authorization: no secrets)"
+    )
+    bearer_token_env = serializers.CharField(
+        required=False, help_text="a worker environment variable holding the bearer token"
+    )
+    timeout_s = serializers.FloatField(required=False, default=60.0, help_text="each attempt, at most 600")
+    max_retries = serializers.IntegerField(required=False, default=2, min_value=0, max_value=10)
+    concurrency = serializers.IntegerField(required=False, default=4, min_value=1, max_value=64)
+    replace_outputs = serializers.BooleanField(
+        required=False, default=False, help_text="ask the agent for cases that have an output too"
+    )
+
+
+@extend_schema_field(TargetSerializer)
+class TargetField(serializers.JSONField):
+    pass
+
+
 class RunCreateSerializer(serializers.Serializer):
     dataset_version = serializers.IntegerField(min_value=1, max_value=2**62, help_text="a dataset version id")
     profile_version = serializers.IntegerField(min_value=1, max_value=2**62, help_text="a profile version id")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     chunk_size = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    target = TargetField(
+        required=False,
+        allow_null=True,
+        help_text="an agent endpoint that produces the output of every case without one (see docs/targets.md)",
+    )
 
     def validate_dataset_version(self, value: int) -> DatasetVersion:
         version = DatasetVersion.objects.filter(pk=value).first()
@@ -284,10 +315,27 @@ class ExecutionSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     aggregate = serializers.SerializerMethodField()
     results = serializers.SerializerMethodField()
+    output = serializers.JSONField(
+        source="snapshot.output", read_only=True, help_text="the output evaluated: the case's, or the agent's"
+    )
+    agent_call = serializers.JSONField(
+        read_only=True, help_text="the run target's call that produced the output (null without a target)"
+    )
 
     class Meta:
         model = Execution
-        fields = ["id", "ordinal", "case_id", "tags", "attempt", "status", "aggregate", "results"]
+        fields = [
+            "id",
+            "ordinal",
+            "case_id",
+            "tags",
+            "attempt",
+            "status",
+            "aggregate",
+            "output",
+            "agent_call",
+            "results",
+        ]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_status(self, e: Execution) -> str | None:

@@ -389,6 +389,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         options = {"chunk_size": data["chunk_size"]} if data.get("chunk_size") else {}
+        if data.get("target") is not None:
+            options["target"] = data["target"]
         run, created = run_create(
             dataset_version=data["dataset_version"],
             profile_version=data["profile_version"],

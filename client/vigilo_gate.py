@@ -135,10 +135,11 @@ def _ci_run_id() -> str:
     return ""
 
 
-def idempotency_key(*, dataset: bytes, profile: bytes, name: str) -> str:
+def idempotency_key(*, dataset: bytes, profile: bytes, name: str, target: dict[str, Any] | None = None) -> str:
     """Same inputs in the same CI run -> the same key (a retried step reuses its run)."""
     digest = hashlib.sha256()
-    for part in (dataset, profile, name.encode(), _ci_run_id().encode()):
+    extra = [json.dumps(target, sort_keys=True).encode()] if target else []  # keys without a target stay as they were
+    for part in (dataset, profile, name.encode(), *extra, _ci_run_id().encode()):
         digest.update(hashlib.sha256(part).digest())
     return f"vigilo-gate-{digest.hexdigest()[:48]}"
 
@@ -213,6 +214,12 @@ def print_verdict(run: dict[str, Any], verdict: dict[str, Any] | None, out: Any)
         for r in reasons:
             examples = ", ".join(str(e) for e in r.get("examples", [])[:5])
             out.write(f"  - [{r.get('code')}] {r.get('message')} (count {r.get('count')}; e.g. {examples})\n")
+    agent = verdict.get("agent")
+    if agent:
+        out.write(
+            f"\n  agent ({agent.get('protocol')} at {agent.get('url')}): {agent.get('outputs')} output(s) produced, "
+            f"{agent.get('failed')} case(s) without output (agent_error)\n"
+        )
     out.write("\n")
 
 
@@ -267,7 +274,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", dest="json_path", default=None, help="write the JSON report here")
     p.add_argument("--baseline", default=None, help="a run id to compare the result with")
     p.add_argument("--idempotency-key", default=None, help="override the key derived from the inputs and CI run id")
+    p.add_argument(
+        "--target-url", default=None, help="an agent endpoint that produces the outputs of cases without one"
+    )
+    p.add_argument(
+        "--target-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a target setting, e.g. protocol=openai-chat, model=NAME, bearer_token_env=VAR (repeatable)",
+    )
     args = p.parse_args(argv)
+    args.target = _target(args.target_url, args.target_option)
     if not args.url:
         raise UsageError("--url (or VIGILO_URL) is required")
     if not args.token:
@@ -276,6 +294,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise UsageError("--timeout must be >= 0")
     args.poll = min(max(args.poll, 0.05), 10.0)
     return args
+
+
+def _target(url: str | None, options: list[str]) -> dict[str, Any] | None:
+    """`--target-url` and `--target-option KEY=VALUE` (a JSON value, or else a string); the server checks it."""
+    if not url:
+        if options:
+            raise UsageError("--target-option needs --target-url")
+        return None
+    target: dict[str, Any] = {"url": url}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--target-option {option!r}: expected KEY=VALUE")
+        try:
+            target[key.strip()] = json.loads(value)
+        except ValueError:
+            target[key.strip()] = value
+    return target
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
@@ -297,11 +333,16 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         )
         _, pv = api.request("POST", "/api/v1/profiles/", body=profile, content_type="application/yaml")
         out.write(f"profile {pv['profile']} version {pv['id']}{'' if pv['created'] else ' (already uploaded)'}\n")
-        key = args.idempotency_key or idempotency_key(dataset=dataset, profile=profile, name=args.name)
+        key = args.idempotency_key or idempotency_key(
+            dataset=dataset, profile=profile, name=args.name, target=args.target
+        )
+        request = {"dataset_version": ds["id"], "profile_version": pv["id"], "name": args.name}
+        if args.target:
+            request["target"] = args.target
         status, created = api.request(
             "POST",
             "/api/v1/runs/",
-            body=json.dumps({"dataset_version": ds["id"], "profile_version": pv["id"], "name": args.name}).encode(),
+            body=json.dumps(request).encode(),
             content_type="application/json",
             headers={"Idempotency-Key": key},
         )

@@ -2,9 +2,9 @@
 
 One `GrantedModelBroker` per invocation enforces the binding's grant (allowed logical models, max calls, a token
 budget) and raises `CapabilityDenied` past it. Logical names are routed to OpenAI-compatible providers configured
-in `VIGILO_MODEL_PROVIDERS`. The HTTP client is shared by the process: a concurrency semaphore, retries on
-429/5xx/connection failures with exponential backoff honouring `Retry-After`, and a deadline that every wait
-(semaphore, connect, read, backoff) respects, because epoch interruption cannot stop a blocked host function.
+in `VIGILO_MODEL_PROVIDERS`. The HTTP client is shared by the process: a concurrency semaphore, and the retries
+and deadline of vigilo_project/httpjson.py, whose every wait respects the invocation's deadline, because epoch
+interruption cannot stop a blocked host function.
 Deterministic requests (temperature 0 or unset) are served from an in-process LRU keyed by the evaluator digest
 and the request content; a hit comes back with `cached: true` and costs nothing.
 """
@@ -12,27 +12,20 @@ and the request content; a hit comes back with `cached: true` and costs nothing.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-import random
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from evaluators.sandbox.host import CapabilityDenied, ModelCallFailed
+from vigilo_project.httpjson import ERROR_BODY_CHARS, CallFailed, JsonClient
 
 # Stop waiting this long before the invocation's deadline, so the guest still has time to turn the failure
 # into its own result instead of being cut off by the epoch deadline.
 DEADLINE_MARGIN_S = 0.25
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 20.0
-ERROR_BODY_CHARS = 300
-MAX_RESPONSE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -110,37 +103,21 @@ class ResponseCache:
             self._items.clear()
 
 
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 class ProviderClient:
     """The process's HTTP client for chat completions: bounded concurrency, retries, deadlines."""
 
     def __init__(self, *, timeout_s: float, max_retries: int, concurrency: int) -> None:
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self.http = JsonClient(
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            concurrency=concurrency,
+            peer="provider",
+            deadline_name="evaluation deadline",
+        )
 
     def chat(self, *, provider: Provider, body: dict[str, Any], deadline: float) -> dict[str, Any]:
         """POST {base_url}/chat/completions and return the decoded response; ModelCallFailed on failure."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {}
         if provider.api_key_env:
             key = os.environ.get(provider.api_key_env)
             if not key:
@@ -148,82 +125,17 @@ class ProviderClient:
                     f"provider for {provider.name!r} needs an API key in ${provider.api_key_env}, which is not set"
                 )
             headers["Authorization"] = f"Bearer {key}"
-        payload = json.dumps(body).encode()
-        attempt = 0
-        while True:
-            try:
-                return self._attempt(provider, payload, headers, deadline)
-            except _Retryable as exc:
-                if attempt >= self.max_retries:
-                    raise ModelCallFailed(f"{exc} (gave up after {attempt + 1} attempts)") from None
-                delay = exc.retry_after
-                if delay is None:
-                    delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt) * (0.5 + random.random() / 2)
-                if time.monotonic() + delay >= deadline:
-                    raise ModelCallFailed(
-                        f"{exc}; retrying after {delay:.2f} s would pass the evaluation deadline"
-                    ) from None
-                time.sleep(delay)
-                attempt += 1
-
-    def _attempt(self, provider: Provider, payload: bytes, headers: dict[str, str], deadline: float) -> dict[str, Any]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ModelCallFailed("the evaluation deadline passed before the model call could start")
-        if not self._slots.acquire(timeout=remaining):
-            raise ModelCallFailed("no model-call slot became free before the evaluation deadline")
         try:
-            return self._post(provider, payload, headers, deadline)
-        finally:
-            self._slots.release()
-
-    def _post(self, provider: Provider, payload: bytes, headers: dict[str, str], deadline: float) -> dict[str, Any]:
-        url = urlsplit(provider.base_url)
-        path = (url.path.rstrip("/") or "") + "/chat/completions"
-
-        def budget() -> float:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ModelCallFailed(f"model call to {provider.name!r} ran into the evaluation deadline")
-            return min(self.timeout_s, left)
-
-        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(url.hostname, url.port, timeout=budget())
-        try:
-            conn.request("POST", path, body=payload, headers=headers)
-            if conn.sock is not None:
-                conn.sock.settimeout(budget())
-            response = conn.getresponse()
-            chunks, size = [], 0
-            while True:
-                if conn.sock is not None:
-                    conn.sock.settimeout(budget())
-                chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise ModelCallFailed(f"provider response larger than {MAX_RESPONSE_BYTES} bytes")
-                chunks.append(chunk)
-            body = b"".join(chunks)
-        except TimeoutError:
-            if deadline - time.monotonic() <= 0.05:
-                raise ModelCallFailed(f"model call to {provider.name!r} ran into the evaluation deadline") from None
-            raise _Retryable(f"model call to {provider.name!r} timed out after {self.timeout_s:g} s") from None
-        except (ConnectionError, http.client.HTTPException, OSError) as exc:
-            raise _Retryable(f"model call to {provider.name!r} failed: {exc}") from None
-        finally:
-            conn.close()
-        status = response.status
-        text = body.decode("utf-8", "replace")
-        if status == 429 or status >= 500:
-            raise _Retryable(f"provider answered HTTP {status}", _retry_after(response.getheader("Retry-After")))
-        if status != 200:
-            raise ModelCallFailed(f"provider answered HTTP {status}: {text[:ERROR_BODY_CHARS]}")
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise ModelCallFailed(f"provider answered with invalid JSON: {text[:ERROR_BODY_CHARS]}") from None
+            data, _attempts = self.http.post(
+                url=f"{provider.base_url}/chat/completions",
+                body=body,
+                headers=headers,
+                deadline=deadline,
+                call=f"model call to {provider.name!r}",
+            )
+        except CallFailed as exc:
+            raise ModelCallFailed(str(exc)) from None
+        return data
 
 
 def _completion(provider: Provider, data: Any) -> dict[str, Any]:

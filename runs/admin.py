@@ -229,7 +229,17 @@ class ExecutionAdmin(ReadOnlyAdmin):
     list_filter = ["aggregate__status"]
     search_fields = ["case_id", "run__id"]
     list_select_related = ["aggregate", "run"]
-    readonly_fields = ["run", "case_id", "ordinal", "tags", "attempt", "status_badge", "reasons", "snapshot"]
+    readonly_fields = [
+        "run",
+        "case_id",
+        "ordinal",
+        "tags",
+        "attempt",
+        "status_badge",
+        "reasons",
+        "agent_call",
+        "snapshot",
+    ]
     fields = readonly_fields
     inlines = [ResultInline]
 

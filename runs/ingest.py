@@ -63,7 +63,7 @@ def _check_case(obj: Any, where: str) -> tuple[dict[str, Any] | None, list[tuple
         if not isinstance(output, dict):
             errors.append((f"{where} field 'output'", "must be an object or null"))
         else:
-            errors += _check_output(output, f"{where} field 'output")
+            errors += output_problems(output, f"{where} field 'output")
     if errors:
         return None, errors
     case = {
@@ -71,14 +71,18 @@ def _check_case(obj: Any, where: str) -> tuple[dict[str, Any] | None, list[tuple
         "input": obj.get("input"),
         "expected": obj.get("expected"),
         "context": obj.get("context"),
-        "output": None if output is None else _normalized_output(output),
+        "output": None if output is None else output_normalized(output),
         "tags": list(tags),
         "metadata": obj.get("metadata", {}),
     }
     return case, []
 
 
-def _check_output(output: dict[str, Any], where: str) -> list[tuple[str, str]]:
+def output_problems(output: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    """What is wrong with an agent output (a case's, or an agent endpoint's answer).
+
+    `where` names the object and ends inside a quote (`line 3 field 'output`); each problem appends its field.
+    """
     errors = [(f"{where}.{key}'", "unknown field") for key in sorted(set(output) - OUTPUT_KEYS)]
     if output.get("text") is not None and not isinstance(output["text"], str):
         errors.append((f"{where}.text'", "must be a string or null"))
@@ -105,7 +109,8 @@ def _check_output(output: dict[str, Any], where: str) -> list[tuple[str, str]]:
     return errors
 
 
-def _normalized_output(output: dict[str, Any]) -> dict[str, Any]:
+def output_normalized(output: dict[str, Any]) -> dict[str, Any]:
+    """A checked output with every field present, as evaluators receive it."""
     return {
         "text": output.get("text"),
         "structured": output.get("structured"),

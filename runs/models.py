@@ -154,6 +154,11 @@ class Execution(models.Model):
     tags = models.JSONField(default=list)
     snapshot = models.JSONField()
     attempt = models.PositiveIntegerField(default=0, help_text="the chunk attempt whose results count")
+    agent_call = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="the run target's call that produced the output: status ok | error, attempts, duration_ms, error",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "case_id"], name="execution_unique_case")]

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,10 +42,12 @@ from gating.scoring import (
 from outbox.services import outbox_write
 from runs.models import Chunk, EvaluatorResult, Execution, ExecutionAggregate, Run
 from runs.services import lease_until, run_event, run_mark_running
+from runs.targets import AGENT_ERROR, Target, output_fetch, target_client, target_parse
 from runs.transitions import TransitionError, transition
 from runs.worker import release_due
 from vigilo_project.bulk import bulk_insert
 from vigilo_project.gcpause import gc_paused
+from vigilo_project.httpjson import CallFailed
 
 log = logging.getLogger(__name__)
 # Results are written while a chunk runs at least every RESULT_FLUSH_S seconds or RESULT_BATCH executions, so a
@@ -106,6 +109,16 @@ def chunk_record_results(*, claim: Claim, results: list[EvaluatorResult]) -> Non
     with transaction.atomic():
         _renew(claim)
         bulk_insert(results)
+
+
+def execution_record_agent_call(*, claim: Claim, execution: Execution) -> None:
+    """Write what the run target answered for an execution (its output in the snapshot, and the call) while
+    holding the lease, so a later attempt of the chunk reuses the answer instead of asking the agent again."""
+    with transaction.atomic():
+        _renew(claim)
+        Execution.objects.filter(pk=execution.id, chunk_id=claim.chunk_id).update(
+            snapshot=execution.snapshot, agent_call=execution.agent_call
+        )
 
 
 def _outcome_of(result: EvaluatorResult) -> BindingOutcome:
@@ -378,6 +391,7 @@ def _chunk_work(*, claim: Claim, keeper: _LeaseKeeper) -> str:
     host = sandbox_host()
     base_limits = default_limits()
     model_cache = bool(run.options.get("model_cache", True))  # off for repeat trials of a judge
+    target = target_parse(run.options["target"]) if run.options.get("target") else None
     bindings = []
     for binding in profile.bindings:
         pin = run.pins[binding.id]
@@ -391,7 +405,7 @@ def _chunk_work(*, claim: Claim, keeper: _LeaseKeeper) -> str:
         bindings.append((binding, pin, runner, binding.blocking or dimension.blocking))
     try:
         return _evaluate_chunk(
-            claim=claim, keeper=keeper, run=run, profile=profile, bindings=bindings, cache=model_cache
+            claim=claim, keeper=keeper, run=run, profile=profile, bindings=bindings, cache=model_cache, target=target
         )
     finally:
         for _binding, _pin, runner, _blocking in bindings:
@@ -399,7 +413,14 @@ def _chunk_work(*, claim: Claim, keeper: _LeaseKeeper) -> str:
 
 
 def _evaluate_chunk(
-    *, claim: Claim, keeper: _LeaseKeeper, run: Run, profile: Profile, bindings: list[Any], cache: bool
+    *,
+    claim: Claim,
+    keeper: _LeaseKeeper,
+    run: Run,
+    profile: Profile,
+    bindings: list[Any],
+    cache: bool,
+    target: Target | None,
 ) -> str:
     chunk_id = claim.chunk_id
     pending: list[EvaluatorResult] = []
@@ -408,6 +429,12 @@ def _evaluate_chunk(
     executions = _db_retry(
         lambda: list(Execution.objects.filter(chunk_id=chunk_id).order_by("ordinal")), what=f"chunk {chunk_id} load"
     )
+    no_output: dict[int, str] = {}  # execution id -> why the target gave no output
+    if target is not None:
+        fetched = _outputs_fetch(claim=claim, keeper=keeper, run=run, target=target, executions=executions)
+        if fetched is None:
+            return "released"
+        no_output = fetched
     for i, execution in enumerate(executions, start=1):
         if release_due():
             return "released"
@@ -426,9 +453,13 @@ def _evaluate_chunk(
                 broker = broker_for_binding(
                     grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=cache
                 )
-                inv, isolation = runner.evaluate(
-                    case=case, config=binding.config, model=broker, sample_key=f"{execution.id}:{binding.id}"
-                )
+                if execution.id in no_output:
+                    inv = Invocation(outcome="error", error_code=AGENT_ERROR, error_message=no_output[execution.id])
+                    isolation = EvaluatorResult.Isolation.FRESH
+                else:
+                    inv, isolation = runner.evaluate(
+                        case=case, config=binding.config, model=broker, sample_key=f"{execution.id}:{binding.id}"
+                    )
                 row = _result_row(
                     execution=execution,
                     claim=claim,
@@ -453,6 +484,59 @@ def _evaluate_chunk(
         what=f"chunk {chunk_id} complete",
     )
     return "completed"
+
+
+def _outputs_fetch(
+    *, claim: Claim, keeper: _LeaseKeeper, run: Run, target: Target, executions: list[Execution]
+) -> dict[int, str] | None:
+    """Ask the run target for the output of every execution that needs one, `target.concurrency` at a time.
+
+    Each answer is recorded as it arrives. An execution answered by an earlier attempt keeps its answer; one whose
+    call failed is asked again. Returns why each failed call failed, by execution id; None when the worker is
+    shutting down (what was recorded stays).
+    """
+    todo = [
+        e
+        for e in executions
+        if (e.agent_call or {}).get("status") != "ok" and target.needs_call(output=e.snapshot.get("output"))
+    ]
+    failed: dict[int, str] = {}
+    if not todo:
+        return failed
+    client = target_client(target)
+    pool = ThreadPoolExecutor(max_workers=target.concurrency, thread_name_prefix=f"agent-{claim.chunk_id}")
+    try:
+        futures = {
+            pool.submit(
+                output_fetch, target=target, client=client, run_id=str(run.id), execution_id=e.id, case=e.snapshot
+            ): e
+            for e in todo
+        }
+        for future in as_completed(futures):
+            execution = futures[future]
+            try:
+                answer = future.result()
+            except CallFailed as exc:
+                failed[execution.id] = str(exc)
+                execution.agent_call = {"status": "error", "error": str(exc), "chunk_attempt": claim.attempt}
+            else:
+                execution.snapshot = {**execution.snapshot, "output": answer.output}
+                execution.agent_call = {
+                    "status": "ok",
+                    "attempts": answer.attempts,
+                    "duration_ms": answer.duration_ms,
+                    "chunk_attempt": claim.attempt,
+                }
+            _db_retry(
+                lambda e=execution: execution_record_agent_call(claim=claim, execution=e),
+                what=f"chunk {claim.chunk_id} agent output",
+            )
+            if release_due():
+                return None
+            keeper.check()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return failed
 
 
 def chunk_release(*, claim: Claim) -> None:
@@ -531,7 +615,21 @@ def run_verdict(*, run: Run) -> dict[str, Any]:
     ]
     verdict["model_usage"] = usage_summary(usage)
     verdict["isolation"] = _isolation_summary(run=run, profile=profile)
+    if run.options.get("target"):
+        verdict["agent"] = _agent_summary(run=run)
     return verdict
+
+
+def _agent_summary(*, run: Run) -> dict[str, Any]:
+    """What the run target produced: outputs from the agent, and cases it gave none for (each an error)."""
+    target = run.options["target"]
+    calls = Execution.objects.filter(run=run)
+    return {
+        "url": target["url"],
+        "protocol": target["protocol"],
+        "outputs": calls.filter(agent_call__status="ok").count(),
+        "failed": calls.filter(agent_call__status="error").count(),
+    }
 
 
 def _isolation_summary(*, run: Run, profile: Profile) -> dict[str, Any]:

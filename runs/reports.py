@@ -61,6 +61,12 @@ def verdict_table(*, run: Run, out: TextIO) -> None:
             "the fresh results were kept. An evaluator declared pure is not: publish it without --pure or turn "
             "options.instance_reuse off.\n"
         )
+    agent = verdict.get("agent")
+    if agent:
+        out.write(
+            f"\n  agent ({agent['protocol']} at {agent['url']}): {agent['outputs']} output(s) produced, "
+            f"{agent['failed']} case(s) without output (agent_error)\n"
+        )
     worst = [w for w in verdict.get("worst", []) if w.get("status") != "passed"]
     if worst:
         out.write("\n  worst executions:\n")
@@ -117,6 +123,9 @@ def json_report(*, run: Run) -> dict[str, Any]:
                 "dimension_scores": agg.dimension_scores if agg else {},
                 "reasons": agg.reasons if agg else [],
                 "results": results.get(e.id, []),
+                # The run target's call, and the output it produced (a dataset's own outputs are in the dataset).
+                "agent_call": e.agent_call,
+                **({"output": e.snapshot.get("output")} if e.agent_call else {}),
             }
         )
     return {

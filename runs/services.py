@@ -16,6 +16,7 @@ from django.utils import timezone
 from outbox.services import Message, outbox_write
 from runs.ingest import Pin, ValidationFailed, profile_check
 from runs.models import SHARDS, Case, Chunk, DatasetVersion, Execution, ProfileVersion, Run
+from runs.targets import target_parse
 from runs.transitions import TransitionError, transition
 
 
@@ -70,24 +71,27 @@ def run_create(
             return existing, False
 
     profile, pins = profile_check(document=profile_version.document)
+    if options.get("target") is not None:
+        options = {**options, "target": target_parse(options["target"]).as_dict()}
     case_rows = Case.objects.filter(dataset_version=dataset_version)
-    missing_output = list(
-        case_rows.filter(Q(data__output__isnull=True) | Q(data__output=None))
-        .order_by("ordinal")
-        .values_list("case_id", flat=True)
-    )
-    if missing_output:
-        sample = ", ".join(repr(c) for c in missing_output[:5])
-        raise ValidationFailed(
-            "run",
-            [
-                (
-                    "dataset",
-                    f"{len(missing_output)} case(s) have no output ({sample}); calling an agent endpoint "
-                    "to produce outputs is not supported yet, so every case needs its output",
-                )
-            ],
+    if options.get("target") is None:
+        missing_output = list(
+            case_rows.filter(Q(data__output__isnull=True) | Q(data__output=None))
+            .order_by("ordinal")
+            .values_list("case_id", flat=True)
         )
+        if missing_output:
+            sample = ", ".join(repr(c) for c in missing_output[:5])
+            raise ValidationFailed(
+                "run",
+                [
+                    (
+                        "dataset",
+                        f"{len(missing_output)} case(s) have no output ({sample}); record the agent's outputs in "
+                        "the dataset, or give the run a target (an agent endpoint) that produces them",
+                    )
+                ],
+            )
     chunk_size = int(options.get("chunk_size") or profile.chunk_size or settings.VIGILO_CHUNK_SIZE)
     run_id = uuid.uuid4()
     shard = shard_of(run_id)

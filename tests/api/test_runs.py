@@ -13,6 +13,7 @@ from runs.ingest import dataset_import
 from runs.models import Run
 from runs.services import run_create
 from tests.api.conftest import dataset_text, process
+from tests.support.agent_server import AgentServer
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +105,64 @@ def test_create_refuses_a_dataset_without_outputs(versions, writer):
 
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["dataset"]
+    assert not Run.objects.exists()
+
+
+def test_create_with_a_target_runs_cases_without_outputs_and_shows_what_the_agent_said(versions, writer, reader):
+    _dataset, profile = versions
+    no_output, _ = dataset_import(name="no-output", text='{"id": "a", "input": "q", "expected": {"contains": "KX"}}\n')
+    agent = AgentServer(answers={"q": "it is KX-7"})
+    agent.start()
+    try:
+        target = {"url": agent.url, "max_retries": 0}
+        response = writer.post(
+            "/api/v1/runs/",
+            {"dataset_version": no_output.id, "profile_version": profile.id, "target": target},
+            format="json",
+        )
+        assert response.status_code == 201
+        assert response.json()["options"]["target"] == {
+            "url": agent.url,
+            "protocol": "vigilo",
+            "model": None,
+            "system": None,
+            "headers": {},
+            "bearer_token_env": None,
+            "timeout_s": 60.0,
+            "max_retries": 0,
+            "concurrency": 4,
+            "replace_outputs": False,
+        }
+        run = Run.objects.get()
+        process(run)
+    finally:
+        agent.stop()
+    (execution,) = reader.get(f"/api/v1/runs/{run.id}/executions/").json()["results"]
+    assert execution["output"]["text"] == "it is KX-7"
+    assert execution["agent_call"]["status"] == "ok" and execution["agent_call"]["attempts"] == 1
+    assert execution["status"] == "passed"
+    assert reader.get(f"/api/v1/runs/{run.id}/verdict/").json()["verdict"]["agent"]["outputs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "fields"),
+    [
+        ("http://agent", {"target"}),
+        ({"url": "file:///etc/passwd"}, {"target.url"}),
+        (
+            {"url": "http://agent/", "headers": {"Authorization": "Bearer x"}, "timeout_s": -1},
+            {
+                "target.headers.Authorization",
+                "target.timeout_s",
+            },
+        ),
+    ],
+)
+def test_create_with_a_bad_target_is_400_naming_the_field(versions, writer, target, fields):
+    response = writer.post("/api/v1/runs/", body(versions, target=target), format="json")
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == fields
     assert not Run.objects.exists()
 
 

@@ -13,6 +13,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from runs.models import Run
+from tests.support.agent_server import AgentServer
 
 CLIENT = Path(__file__).resolve().parents[2] / "client" / "vigilo_gate.py"
 live = pytest.mark.django_db(transaction=True)
@@ -254,3 +255,42 @@ def test_exit_4_when_waiting_times_out(live_server_url, token, bench_cases, prof
     assert "timed out after 0.1s" in result.stderr
     run = Run.objects.get()
     assert run.expected_executions == 3000
+
+
+TARGET_PROFILE = """\
+name: ci-target
+min_execution_score: 1.0
+dimensions:
+  correctness: {weight: 1.0}
+bindings:
+  - id: answer
+    evaluator: vigilo/exact-match@^1.0
+    dimension: correctness
+"""
+
+
+@live
+def test_a_target_produces_the_outputs_and_a_bad_one_exits_3(live_server_url, token, tmp_path):
+    dataset, profile = tmp_path / "asks.jsonl", tmp_path / "target.yaml"
+    rows = [{"id": "c0", "input": "2+2", "expected": "4"}, {"id": "c1", "input": "3*3", "expected": "9"}]
+    dataset.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    profile.write_text(TARGET_PROFILE)
+    common = ["--url", live_server_url, "--token", token, "--dataset", str(dataset), "--profile", str(profile)]
+    agent = AgentServer(answers={"2+2": "4"})
+    agent.start()
+    try:
+        result = gate(*common, "--wait", "--target-url", agent.url, "--target-option", "max_retries=0")
+        bad_option = gate(*common, "--target-url", agent.url, "--target-option", "fast")
+        bad_target = gate(*common, "--target-url", agent.url, "--target-option", "protocol=grpc")
+    finally:
+        agent.stop()
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 passed, 1 failed, 0 error" in result.stdout
+    assert f"agent (vigilo at {agent.url}): 2 output(s) produced, 0 case(s) without output" in result.stdout
+    assert agent.asked() == {"c0": 1, "c1": 1}
+    run = Run.objects.get()
+    assert run.options["target"]["max_retries"] == 0
+    assert bad_option.returncode == 3 and "--target-option 'fast': expected KEY=VALUE" in bad_option.stderr
+    assert bad_target.returncode == 3 and "target.protocol" in bad_target.stderr
+    assert Run.objects.count() == 1

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from runs.models import Run
+from tests.support.agent_server import AgentServer
 
 PROFILE = """
 name: cli
@@ -109,3 +110,41 @@ def test_no_wait_then_cancel_gives_exit_2(published, tmp_path, capsys):
         call_command("vigilo_status", str(run.id))
     assert info.value.code == 2
     assert "state cancelled" in capsys.readouterr().out
+
+
+def test_a_target_answers_cases_without_output_in_the_embedded_mode(published, tmp_path, capsys):
+    rows = [{"id": f"c{i}", "input": q, "expected": "Yes"} for i, q in enumerate(["ok?", "sure?", "really?"])]
+    dataset = tmp_path / "d.jsonl"
+    dataset.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    agent = AgentServer(answers={"ok?": "yes", "sure?": "YES"})
+    agent.start()
+    try:
+        args = ["--dataset", str(dataset), "--profile", str(tmp_path / "p.yaml"), "--target-url", agent.url]
+        code, out = run_cli(capsys, *args, "--target-option", "concurrency=2", "--json", str(tmp_path / "r.json"))
+    finally:
+        agent.stop()
+    assert code == 1, out
+    assert "3 expected, 2 passed, 1 failed, 0 error" in out
+    assert f"agent (vigilo at {agent.url}): 3 output(s) produced, 0 case(s) without output" in out
+    assert agent.asked() == {"c0": 1, "c1": 1, "c2": 1}
+    report = {e["case_id"]: e for e in json.loads((tmp_path / "r.json").read_text())["executions"]}
+    assert report["c2"]["output"]["text"] == "I don't know" and report["c2"]["agent_call"]["status"] == "ok"
+    assert Run.objects.get().options["target"]["concurrency"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target-option", "concurrency=2"], "error: --target-option needs --target-url"),
+        (["--target-url", "http://127.0.0.1:9/a", "--target-option", "fast"], "expected KEY=VALUE"),
+        (["--target-url", "ftp://agent/"], "target.url: required: an http(s) URL"),
+        (["--target-url", "http://127.0.0.1:9/a", "--target-option", "concurrency=0"], "target.concurrency"),
+    ],
+)
+def test_a_bad_target_is_a_usage_error_and_no_run_is_made(published, tmp_path, capsys, args, message):
+    dataset = write_dataset(tmp_path / "d.jsonl", ["yes"])
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    code, out = run_cli(capsys, "--dataset", str(dataset), "--profile", str(tmp_path / "p.yaml"), *args)
+    assert code == 3 and message in out
+    assert not Run.objects.exists()

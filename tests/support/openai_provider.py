@@ -11,95 +11,47 @@ Every request is logged in `requests` (path, headers, body).
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.loopback import LoopbackJsonServer, Reply
 
 
 def _words(text: str) -> int:
     return len(text.split())
 
 
-class OpenAIProvider:
+class OpenAIProvider(LoopbackJsonServer):
+    name = "openai-provider"
+
     def __init__(self, *, marker: str = "PINEAPPLE") -> None:
+        super().__init__()
         self.marker = marker
-        self.requests: list[dict[str, Any]] = []
-        self.fail_next = 0
-        self.fail_status = 429
-        self.retry_after: str | None = "0"
-        self.delay_s = 0.0
-        self.reply: str | None = None
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self) -> str:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                provider._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, name="openai-provider", daemon=True)
-        self._thread.start()
-        return self.base_url
+        self.reset()
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        return f"{self.origin}/v1"
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self.fail_next, self.fail_status, self.retry_after = 0, 429, "0"
-            self.delay_s, self.reply = 0.0, None
+            self.delay_s: float = 0.0
+            self.reply: str | None = None
 
     # -- protocol ----------------------------------------------------------------------------------------
-    def _send(self, handler: BaseHTTPRequestHandler, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            self._send(handler, 400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
-            return
+    def handle(self, path: str, headers: dict[str, str], body: Any) -> Reply:
         with self._lock:
-            self.requests.append({"path": handler.path, "headers": dict(handler.headers), "body": body})
             failing = self.fail_next > 0
             if failing:
                 self.fail_next -= 1
             delay, reply = self.delay_s, self.reply
-        if handler.path != "/v1/chat/completions":
-            self._send(handler, 404, {"error": {"message": f"no route {handler.path}", "type": "not_found"}})
-            return
+        if path != "/v1/chat/completions":
+            return 404, {"error": {"message": f"no route {path}", "type": "not_found"}}, {}
         if failing:
-            headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}
-            self._send(handler, self.fail_status, {"error": {"message": "slow down", "type": "rate_limit"}}, headers)
-            return
+            extra = {} if self.retry_after is None else {"Retry-After": self.retry_after}
+            return self.fail_status, {"error": {"message": "slow down", "type": "rate_limit"}}, extra
         if delay:
             time.sleep(delay)
         messages = body.get("messages") or []
@@ -112,8 +64,7 @@ class OpenAIProvider:
             content = json.dumps(self._fill(schema, favourable))
         else:
             content = "PASS" if favourable else "FAIL"
-        self._send(
-            handler,
+        return (
             200,
             {
                 "id": f"chatcmpl-{len(self.requests)}",
@@ -129,6 +80,7 @@ class OpenAIProvider:
                     "total_tokens": _words(prompt) + _words(content),
                 },
             },
+            {},
         )
 
     def _fill(self, schema: dict, favourable: bool) -> Any:

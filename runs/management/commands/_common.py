@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from runs.models import EvaluatorResult, Run
 from runs.reports import EXIT_USAGE
@@ -13,6 +14,27 @@ from runs.reports import EXIT_USAGE
 def usage_error(stderr: TextIO, message: str) -> None:
     stderr.write(f"error: {message}\n")
     sys.exit(EXIT_USAGE)
+
+
+def target_of(*, url: str | None, options: list[str], stderr: TextIO) -> dict[str, Any] | None:
+    """The run target from `--target-url` and `--target-option KEY=VALUE` (a JSON value, or else a string).
+
+    Only the shape is read here; the run's creation checks the target and names what is wrong.
+    """
+    if not url:
+        if options:
+            usage_error(stderr, "--target-option needs --target-url")
+        return None
+    target: dict[str, Any] = {"url": url}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            usage_error(stderr, f"--target-option {option!r}: expected KEY=VALUE")
+        try:
+            target[key.strip()] = json.loads(value)
+        except ValueError:
+            target[key.strip()] = value
+    return target
 
 
 class Progress:

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 
 from outbox.embedded import EmbeddedRuntime
 from runs.ingest import ValidationFailed, dataset_import, profile_import
-from runs.management.commands._common import run_wait, usage_error
+from runs.management.commands._common import run_wait, target_of, usage_error
 from runs.reports import EXIT_TIMEOUT, exit_code, json_report, junit_xml, verdict_table
 from runs.services import run_create
 
@@ -35,9 +35,20 @@ class Command(BaseCommand):
             action="store_true",
             help="ask the model again instead of reusing cached judge answers (repeat trials)",
         )
+        parser.add_argument(
+            "--target-url", default=None, help="an agent endpoint that produces the outputs of cases without one"
+        )
+        parser.add_argument(
+            "--target-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a target setting, e.g. protocol=openai-chat, model=NAME, bearer_token_env=VAR (repeatable)",
+        )
 
     def handle(self, *args, **o):
         dataset_path, profile_path = Path(o["dataset"]), Path(o["profile"])
+        target = target_of(url=o["target_url"], options=o["target_option"], stderr=self.stderr)
         for p in (dataset_path, profile_path):
             if not p.is_file():
                 usage_error(self.stderr, f"{p}: no such file")
@@ -60,7 +71,10 @@ class Command(BaseCommand):
                     dataset_version=dataset,
                     profile_version=profile,
                     name=o["name"],
-                    options={"model_cache": False} if o["no_model_cache"] else None,
+                    options={
+                        **({"model_cache": False} if o["no_model_cache"] else {}),
+                        **({"target": target} if target else {}),
+                    },
                 )
             except ValidationFailed as exc:
                 usage_error(self.stderr, f"{exc}")

@@ -1,0 +1,326 @@
+"""Runs with a target: a real agent endpoint on loopback produces the outputs, once per case, and its failures
+become `agent_error` results that the verdict reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runs.ingest import ValidationFailed, dataset_import, profile_import
+from runs.models import Chunk, EvaluatorResult, Execution, Run
+from runs.processing import chunk_process
+from runs.reports import json_report
+from runs.services import run_create
+from runs.targets import target_parse
+from runs.worker import stop_request, stop_reset
+from tests.support.agent_server import AgentServer
+
+PROFILE = """
+name: agent-target
+min_execution_score: 1.0
+dimensions:
+  correctness: {weight: 1.0}
+bindings:
+  - id: answer
+    evaluator: vigilo/exact-match@^1.0
+    dimension: correctness
+  - id: polite
+    evaluator: vigilo/contains@^1.0
+    dimension: correctness
+    required: false
+    config: {value: "please"}
+options: {chunk_size: 3}
+"""
+QUESTIONS = {"2+2": "4", "capital of France": "Paris", "3*3": "9", "10/2": "5", "1+1": "2"}
+
+
+@pytest.fixture
+def agent():
+    server = AgentServer(answers={q: a for q, a in QUESTIONS.items() if q != "3*3"})  # it does not know 3*3
+    server.start()
+    yield server
+    server.stop()
+
+
+def make_run(*, target, with_output=False, name="targets"):
+    rows = [
+        {"id": f"c{i}", "input": q, "expected": a, **({"output": {"text": "recorded"}} if with_output else {})}
+        for i, (q, a) in enumerate(QUESTIONS.items())
+    ]
+    dataset, _ = dataset_import(name=name, text="\n".join(json.dumps(r) for r in rows))
+    profile, _ = profile_import(text=PROFILE)
+    run, _ = run_create(dataset_version=dataset, profile_version=profile, options={"target": target})
+    return run
+
+
+def process(run):
+    for chunk in Chunk.objects.filter(run=run).order_by("index"):
+        chunk_process(chunk_id=chunk.id)
+    return Run.objects.get(pk=run.id)
+
+
+def results(run, binding="answer"):
+    rows = EvaluatorResult.objects.filter(run=run, binding_id=binding).order_by("execution__ordinal")
+    return {r.execution.case_id: r for r in rows.select_related("execution")}
+
+
+# -- the target's definition ---------------------------------------------------------------------------
+
+
+def test_a_target_is_completed_with_its_defaults():
+    target = target_parse({"url": "http://agent.internal:8080/run"})
+    assert target.as_dict() == {
+        "url": "http://agent.internal:8080/run",
+        "protocol": "vigilo",
+        "model": None,
+        "system": None,
+        "headers": {},
+        "bearer_token_env": None,
+        "timeout_s": 60.0,
+        "max_retries": 2,
+        "concurrency": 4,
+        "replace_outputs": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "message"),
+    [
+        ("http://x", "target", "must be an object"),
+        ({}, "target.url", "required: an http(s) URL"),
+        ({"url": "ftp://host/x"}, "target.url", "http(s) URL"),
+        ({"url": "http://host:99999/"}, "target.url", "http(s) URL"),
+        ({"url": "http://h/", "colour": "red"}, "target.colour", "unknown field"),
+        ({"url": "http://h/", "protocol": "grpc"}, "target.protocol", "must be one of vigilo, openai-chat"),
+        ({"url": "http://h/", "protocol": "openai-chat"}, "target.model", "required for the openai-chat protocol"),
+        ({"url": "http://h/", "model": "gpt"}, "target.model", "only the openai-chat protocol takes it"),
+        ({"url": "http://h/", "headers": {"Authorization": "Bearer s3cret"}}, "target.headers.Authorization", "env"),
+        ({"url": "http://h/", "headers": {"X-Team": 7}}, "target.headers", "string values"),
+        ({"url": "http://h/", "headers": {"Bad Name": "x"}}, "target.headers.Bad Name", "not a valid header"),
+        ({"url": "http://h/", "bearer_token_env": "$TOKEN"}, "target.bearer_token_env", "environment variable"),
+        ({"url": "http://h/", "timeout_s": 0}, "target.timeout_s", "from 0 to 600"),
+        ({"url": "http://h/", "timeout_s": "5"}, "target.timeout_s", "must be a number"),
+        ({"url": "http://h/", "max_retries": 1.5}, "target.max_retries", "must be an integer"),
+        ({"url": "http://h/", "concurrency": 0}, "target.concurrency", "from 1 to 64, not 0"),
+        ({"url": "http://h/", "replace_outputs": "yes"}, "target.replace_outputs", "true or false"),
+    ],
+)
+def test_a_bad_target_is_refused_naming_the_field(raw, field, message):
+    with pytest.raises(ValidationFailed) as refused:
+        target_parse(raw)
+    assert [where for where, _ in refused.value.errors] == [field]
+    assert message in refused.value.errors[0][1]
+
+
+def test_cases_without_output_need_a_target_and_nothing_is_written(published):
+    rows = [{"id": "c0", "input": "2+2", "expected": "4"}, {"id": "c1", "input": "1+1", "output": {"text": "2"}}]
+    dataset, _ = dataset_import(name="no-output", text="\n".join(json.dumps(r) for r in rows))
+    profile, _ = profile_import(text=PROFILE)
+    with pytest.raises(ValidationFailed) as refused:
+        run_create(dataset_version=dataset, profile_version=profile)
+    assert refused.value.errors == [
+        (
+            "dataset",
+            "1 case(s) have no output ('c0'); record the agent's outputs in the dataset, or give the run a target "
+            "(an agent endpoint) that produces them",
+        )
+    ]
+    assert not Run.objects.exists() and not Execution.objects.exists()
+
+
+def test_a_bad_target_refuses_the_run_and_nothing_is_written(published):
+    with pytest.raises(ValidationFailed, match=r"target\.concurrency"):
+        make_run(target={"url": "http://127.0.0.1:9/agent", "concurrency": 1000})
+    assert not Run.objects.exists() and not Execution.objects.exists()
+
+
+# -- the vigilo protocol ---------------------------------------------------------------------------------
+
+
+def test_the_agent_answers_every_case_once_and_its_outputs_are_evaluated(published, agent):
+    run = process(make_run(target={"url": agent.url}))
+
+    assert run.state == Run.State.COMPLETED and run.gate == Run.Gate.FAIL
+    assert agent.asked() == {f"c{i}": 1 for i in range(5)}
+    answer = results(run)
+    assert {cid: r.judgment for cid, r in answer.items()} == {
+        "c0": "passed",
+        "c1": "passed",
+        "c2": "failed",  # the agent does not know 3*3
+        "c3": "passed",
+        "c4": "passed",
+    }
+    assert run.verdict["counts"]["passed"] == 4 and run.verdict["counts"]["failed"] == 1
+    assert run.verdict["agent"] == {"url": agent.url, "protocol": "vigilo", "outputs": 5, "failed": 0}
+    snapshots = dict(Execution.objects.filter(run=run).values_list("case_id", "snapshot"))
+    assert snapshots["c2"]["output"]["text"] == "I don't know"
+    assert snapshots["c1"]["output"] == {
+        "text": "Paris",
+        "structured": None,
+        "tool_calls": [],
+        "trace": [],
+        "metadata": {},
+    }
+    calls = dict(Execution.objects.filter(run=run).values_list("case_id", "agent_call"))
+    assert {c["status"] for c in calls.values()} == {"ok"} and {c["attempts"] for c in calls.values()} == {1}
+
+
+def test_the_agent_is_sent_the_case_without_its_expected_answer(published, agent):
+    run = make_run(target={"url": agent.url, "headers": {"X-Team": "support"}})
+    process(run)
+    first = next(r for r in agent.requests if r["body"]["case"]["id"] == "c1")
+    execution = Execution.objects.get(run=run, case_id="c1")
+    assert first["body"] == {
+        "run_id": str(run.id),
+        "execution_id": execution.id,
+        "case": {"id": "c1", "input": "capital of France", "context": None, "tags": [], "metadata": {}},
+    }
+    assert first["headers"]["Idempotency-Key"] == f"{run.id}:c1"
+    assert first["headers"]["X-Team"] == "support"
+    assert "Authorization" not in first["headers"]
+
+
+def test_a_failing_case_becomes_an_agent_error_and_the_rest_is_evaluated(published, agent):
+    agent.broken = {"c3"}
+    run = process(make_run(target={"url": agent.url, "max_retries": 1}))
+
+    assert agent.asked()["c3"] == 2  # the first attempt and one retry
+    errored = [r for r in EvaluatorResult.objects.filter(run=run, execution__case_id="c3")]
+    assert sorted(r.binding_id for r in errored) == ["answer", "polite"]
+    assert {(r.outcome, r.error_code, r.error_message) for r in errored} == {
+        ("error", "agent_error", "agent answered HTTP 500 (gave up after 2 attempts)")
+    }
+    assert run.verdict["counts"]["error"] == 1 and run.verdict["counts"]["passed"] == 3
+    assert run.verdict["agent"]["outputs"] == 4 and run.verdict["agent"]["failed"] == 1
+    assert "executions_errored" in {r["code"] for r in run.verdict["reasons"]}
+    call = Execution.objects.get(run=run, case_id="c3").agent_call
+    assert call["status"] == "error" and call["error"] == "agent answered HTTP 500 (gave up after 2 attempts)"
+    report = {e["case_id"]: e for e in json_report(run=run)["executions"]}
+    assert report["c3"]["output"] is None and report["c1"]["output"]["text"] == "Paris"
+
+
+def test_a_busy_agent_is_asked_again(published, agent):
+    agent.fail_next = 2  # HTTP 503 twice, then answers
+    run = process(make_run(target={"url": agent.url}))
+    assert run.verdict["agent"]["failed"] == 0 and run.verdict["counts"]["passed"] == 4
+    attempts = sorted(c["attempts"] for c in Execution.objects.filter(run=run).values_list("agent_call", flat=True))
+    assert sum(attempts) == 5 + 2
+
+
+def test_an_answer_that_is_not_an_output_is_an_agent_error_naming_the_field(published, agent):
+    agent.answer = {"text": 4, "mood": "happy"}
+    run = process(make_run(target={"url": agent.url}))
+    messages = set(EvaluatorResult.objects.filter(run=run).values_list("error_message", flat=True))
+    assert messages == {
+        "the agent's answer is not a valid output: 'output.mood': unknown field; 'output.text': must be a "
+        "string or null"
+    }
+    assert run.verdict["counts"]["error"] == 5
+
+
+def test_a_slow_agent_times_out_into_an_agent_error(published, agent):
+    agent.delay_s = 2.0
+    run = process(make_run(target={"url": agent.url, "timeout_s": 0.3, "max_retries": 0, "concurrency": 5}))
+    messages = set(EvaluatorResult.objects.filter(run=run).values_list("error_message", flat=True))
+    assert messages == {"agent call ran into the call's deadline"}
+
+
+def test_the_token_comes_from_the_workers_environment(published, agent, monkeypatch):
+    monkeypatch.setenv("AGENT_TOKEN", "tok-123")
+    run = process(make_run(target={"url": agent.url, "bearer_token_env": "AGENT_TOKEN"}))
+    assert {r["headers"]["Authorization"] for r in agent.requests} == {"Bearer tok-123"}
+    assert "tok-123" not in json.dumps(run.options)
+
+    monkeypatch.delenv("AGENT_TOKEN")
+    again = process(make_run(target={"url": agent.url, "bearer_token_env": "AGENT_TOKEN"}, name="no-token"))
+    assert set(EvaluatorResult.objects.filter(run=again).values_list("error_message", flat=True)) == {
+        "the target needs a token in $AGENT_TOKEN, which the worker does not have"
+    }
+
+
+def test_recorded_outputs_are_kept_unless_the_target_replaces_them(published, agent):
+    kept = process(make_run(target={"url": agent.url}, with_output=True))
+    assert agent.requests == [] and kept.verdict["counts"]["failed"] == 5
+    assert kept.verdict["agent"]["outputs"] == 0
+
+    replaced = process(make_run(target={"url": agent.url, "replace_outputs": True}, with_output=True, name="re"))
+    assert agent.asked() == {f"c{i}": 1 for i in range(5)}
+    assert replaced.verdict["counts"]["passed"] == 4
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_chunk_taken_over_does_not_ask_the_agent_again_for_what_it_answered(published, agent, replace):
+    run = make_run(target={"url": agent.url, "concurrency": 1, "replace_outputs": replace}, with_output=replace)
+    first = Chunk.objects.get(run=run, index=0)
+    stop_request(grace_s=0)  # the worker is stopping: it gives the chunk back after the first answer
+    try:
+        assert chunk_process(chunk_id=first.id) == "released"
+    finally:
+        stop_reset()
+    recorded = set(Execution.objects.filter(chunk=first, agent_call__status="ok").values_list("case_id", flat=True))
+    assert recorded and recorded < {"c0", "c1", "c2"}
+    asked_before = agent.asked()
+
+    run = process(run)
+    assert run.state == Run.State.COMPLETED
+    asked = agent.asked()
+    for case_id in recorded:
+        assert asked[case_id] == asked_before[case_id] == 1
+    assert set(asked) == {f"c{i}" for i in range(5)}
+    assert EvaluatorResult.objects.filter(run=run).count() == 5 * 2
+    assert run.verdict["agent"]["outputs"] == 5
+
+
+# -- the openai-chat protocol ----------------------------------------------------------------------------
+
+
+def test_an_openai_chat_agent_answers_with_text_and_tool_calls(published, agent):
+    agent.tool_calls = {"lookup": {"q": "capital"}}
+    target = {"url": agent.chat_url, "protocol": "openai-chat", "model": "agent-v2", "system": "Be brief."}
+    run = process(make_run(target=target))
+
+    assert run.verdict["counts"]["passed"] == 4
+    request = next(r for r in agent.requests if r["body"]["messages"][-1]["content"] == "capital of France")
+    assert request["body"] == {
+        "model": "agent-v2",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "capital of France"}],
+    }
+    output = Execution.objects.get(run=run, case_id="c1").snapshot["output"]
+    assert output["text"] == "Paris"
+    assert output["tool_calls"] == [{"name": "lookup", "arguments": {"q": "capital"}, "result": None}]
+    assert output["metadata"] == {
+        "model": "agent-v2-2024",
+        "finish_reason": "stop",
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+    }
+
+
+def test_an_openai_chat_input_can_be_a_conversation(published, agent):
+    conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    rows = [
+        {"id": "conv", "input": {"messages": [*conversation, {"role": "user", "content": "2+2"}]}, "expected": "4"},
+        {"id": "json", "input": {"question": "2+2"}, "expected": "4"},
+    ]
+    dataset, _ = dataset_import(name="chat", text="\n".join(json.dumps(r) for r in rows))
+    profile, _ = profile_import(text=PROFILE)
+    target = {"url": agent.chat_url, "protocol": "openai-chat", "model": "m"}
+    run, _ = run_create(dataset_version=dataset, profile_version=profile, options={"target": target})
+    run = process(run)
+    sent = sorted((r["body"]["messages"] for r in agent.requests), key=len)
+    assert sent == [
+        [{"role": "user", "content": '{"question": "2+2"}'}],
+        [*conversation, {"role": "user", "content": "2+2"}],
+    ]
+    assert {cid: r.judgment for cid, r in results(run).items()} == {"conv": "passed", "json": "failed"}
+
+
+def test_the_admin_execution_page_shows_the_agent_call(published, agent, admin_client):
+    agent.broken = {"c0"}
+    run = process(make_run(target={"url": agent.url, "max_retries": 0}))
+    execution = Execution.objects.get(run=run, case_id="c0")
+
+    page = admin_client.get(f"/admin/runs/execution/{execution.id}/change/")
+
+    assert page.status_code == 200
+    assert "agent answered HTTP 500 (gave up after 1 attempt)" in page.content.decode()

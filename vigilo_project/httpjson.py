@@ -1,0 +1,143 @@
+"""POST a JSON body to an outside HTTP service and read its JSON answer: bounded retries, one deadline.
+
+Both outside services Vigilo calls go through here: the model providers of `model-evaluator` guests
+(evaluators/model_broker.py) and the agent endpoints that produce a case's output (runs/targets.py).
+
+Connection failures, timeouts, 429 and 5xx are retried with exponential backoff and jitter, honouring
+`Retry-After`; anything else fails at once. Every wait (a concurrency slot, connect, each read, a backoff)
+respects the caller's deadline, because a thread blocked here cannot be interrupted from outside. Plain Python,
+no Django: callers pass their settings in.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import threading
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 20.0
+ERROR_BODY_CHARS = 300
+MAX_RESPONSE_BYTES = 4 << 20
+
+
+class CallFailed(Exception):
+    """The call did not produce a JSON answer; the message says why, for the user."""
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class JsonClient:
+    """Calls one kind of service. `call` names a call in messages ("model call to 'judge'"), `peer` the service
+    ("provider"), `deadline_name` the caller's deadline ("evaluation deadline")."""
+
+    def __init__(self, *, timeout_s: float, max_retries: int, concurrency: int, peer: str, deadline_name: str) -> None:
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.peer = peer
+        self.deadline_name = deadline_name
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    def post(self, *, url: str, body: Any, headers: dict[str, str], deadline: float, call: str) -> tuple[Any, int]:
+        """The decoded answer and the number of attempts it took; CallFailed when there is none."""
+        payload = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
+        attempt = 0
+        while True:
+            try:
+                return self._attempt(url, payload, headers, deadline, call), attempt + 1
+            except _Retryable as exc:
+                if attempt >= self.max_retries:
+                    raise CallFailed(f"{exc} (gave up after {attempt + 1} attempt{'s' * (attempt > 0)})") from None
+                delay = exc.retry_after
+                if delay is None:
+                    delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt) * (0.5 + random.random() / 2)
+                if time.monotonic() + delay >= deadline:
+                    raise CallFailed(
+                        f"{exc}; retrying after {delay:.2f} s would pass the {self.deadline_name}"
+                    ) from None
+                time.sleep(delay)
+                attempt += 1
+
+    def _attempt(self, url: str, payload: bytes, headers: dict[str, str], deadline: float, call: str) -> Any:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CallFailed(f"the {self.deadline_name} passed before the {call} could start")
+        if not self._slots.acquire(timeout=remaining):
+            raise CallFailed(f"no free slot for the {call} before the {self.deadline_name}")
+        try:
+            return self._post(url, payload, headers, deadline, call)
+        finally:
+            self._slots.release()
+
+    def _post(self, raw_url: str, payload: bytes, headers: dict[str, str], deadline: float, call: str) -> Any:
+        url = urlsplit(raw_url)
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+
+        def budget() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CallFailed(f"{call} ran into the {self.deadline_name}")
+            return min(self.timeout_s, left)
+
+        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = conn_cls(url.hostname, url.port, timeout=budget())
+        try:
+            conn.request("POST", path, body=payload, headers=headers)
+            if conn.sock is not None:
+                conn.sock.settimeout(budget())
+            response = conn.getresponse()
+            chunks, size = [], 0
+            while True:
+                if conn.sock is not None:
+                    conn.sock.settimeout(budget())
+                chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise CallFailed(f"{self.peer} response larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        except TimeoutError:
+            if deadline - time.monotonic() <= 0.05:
+                raise CallFailed(f"{call} ran into the {self.deadline_name}") from None
+            raise _Retryable(f"{call} timed out after {self.timeout_s:g} s") from None
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            raise _Retryable(f"{call} failed: {exc}") from None
+        finally:
+            conn.close()
+        status = response.status
+        text = body.decode("utf-8", "replace")
+        if status == 429 or status >= 500:
+            retry_after = retry_after_seconds(response.getheader("Retry-After"))
+            raise _Retryable(f"{self.peer} answered HTTP {status}", retry_after)
+        if status != 200:
+            raise CallFailed(f"{self.peer} answered HTTP {status}: {text[:ERROR_BODY_CHARS]}")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise CallFailed(f"{self.peer} answered with invalid JSON: {text[:ERROR_BODY_CHARS]}") from None
