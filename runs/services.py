@@ -59,9 +59,12 @@ def run_create(
     """Create a run, its chunks, executions and `chunk.ready` outbox rows in one transaction.
 
     Returns (run, created). With an idempotency key, the same request returns the run it created before;
-    the same key with a different request raises IdempotencyConflict.
+    the same key with a different request raises IdempotencyConflict. Every case needs its output unless
+    `options["target"]` names an agent endpoint that produces them (runs/targets.py).
     """
     options = options or {}
+    if options.get("target") is not None:  # checked, with its defaults, before it identifies the request
+        options = {**options, "target": target_parse(options["target"]).as_dict()}
     request_hash = _request_hash(dataset_version, profile_version, name, options)
     if idempotency_key:
         existing = Run.objects.filter(idempotency_key=idempotency_key).first()
@@ -71,8 +74,6 @@ def run_create(
             return existing, False
 
     profile, pins = profile_check(document=profile_version.document)
-    if options.get("target") is not None:
-        options = {**options, "target": target_parse(options["target"]).as_dict()}
     case_rows = Case.objects.filter(dataset_version=dataset_version)
     if options.get("target") is None:
         missing_output = list(

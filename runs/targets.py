@@ -89,8 +89,11 @@ def target_parse(raw: Any) -> Target:
         port_ok = parts is not None and (parts.port or 1) > 0
     except ValueError:
         port_ok = False
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or parts.fragment:
+    host = parts.hostname if parts is not None else None
+    if parts is None or parts.scheme not in ("http", "https") or not host or not port_ok or parts.fragment:
         errors.append(("target.url", "required: an http(s) URL with a host, at most 2000 characters"))
+    elif not host.isascii():
+        errors.append(("target.url", "the host must be ASCII: write an internationalized name in its xn-- form"))
     protocol = raw.get("protocol", "vigilo")
     if protocol not in PROTOCOLS:
         errors.append(("target.protocol", f"must be one of {', '.join(PROTOCOLS)}"))

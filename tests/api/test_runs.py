@@ -12,6 +12,7 @@ from outbox.models import OutboxEvent
 from runs.ingest import dataset_import
 from runs.models import Run
 from runs.services import run_create
+from runs.targets import target_parse
 from tests.api.conftest import dataset_text, process
 from tests.support.agent_server import AgentServer
 
@@ -121,18 +122,7 @@ def test_create_with_a_target_runs_cases_without_outputs_and_shows_what_the_agen
             format="json",
         )
         assert response.status_code == 201
-        assert response.json()["options"]["target"] == {
-            "url": agent.url,
-            "protocol": "vigilo",
-            "model": None,
-            "system": None,
-            "headers": {},
-            "bearer_token_env": None,
-            "timeout_s": 60.0,
-            "max_retries": 0,
-            "concurrency": 4,
-            "replace_outputs": False,
-        }
+        assert response.json()["options"]["target"] == target_parse(target).as_dict()
         run = Run.objects.get()
         process(run)
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from runs.models import Run
 from tests.support.agent_server import AgentServer
+from tests.support.profiles import exact_match_profile
 
 CLIENT = Path(__file__).resolve().parents[2] / "client" / "vigilo_gate.py"
 live = pytest.mark.django_db(transaction=True)
@@ -257,24 +258,12 @@ def test_exit_4_when_waiting_times_out(live_server_url, token, bench_cases, prof
     assert run.expected_executions == 3000
 
 
-TARGET_PROFILE = """\
-name: ci-target
-min_execution_score: 1.0
-dimensions:
-  correctness: {weight: 1.0}
-bindings:
-  - id: answer
-    evaluator: vigilo/exact-match@^1.0
-    dimension: correctness
-"""
-
-
 @live
 def test_a_target_produces_the_outputs_and_a_bad_one_exits_3(live_server_url, token, tmp_path):
     dataset, profile = tmp_path / "asks.jsonl", tmp_path / "target.yaml"
     rows = [{"id": "c0", "input": "2+2", "expected": "4"}, {"id": "c1", "input": "3*3", "expected": "9"}]
     dataset.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    profile.write_text(TARGET_PROFILE)
+    profile.write_text(exact_match_profile("ci-target"))
     common = ["--url", live_server_url, "--token", token, "--dataset", str(dataset), "--profile", str(profile)]
     agent = AgentServer(answers={"2+2": "4"})
     agent.start()

@@ -91,6 +91,7 @@ def test_a_target_is_completed_with_its_defaults():
         ({}, "target.url", "required: an http(s) URL"),
         ({"url": "ftp://host/x"}, "target.url", "http(s) URL"),
         ({"url": "http://host:99999/"}, "target.url", "http(s) URL"),
+        ({"url": "http://bücher.example/"}, "target.url", "xn-- form"),
         ({"url": "http://h/", "colour": "red"}, "target.colour", "unknown field"),
         ({"url": "http://h/", "protocol": "grpc"}, "target.protocol", "must be one of vigilo, openai-chat"),
         ({"url": "http://h/", "protocol": "openai-chat"}, "target.model", "required for the openai-chat protocol"),
