@@ -11,7 +11,7 @@ import copy
 import itertools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,7 +62,9 @@ _BINDING_KEYS = (
     "blocking",
     "grants",
     "limits",
+    "when",
 )
+_WHEN_KEYS = ("tags",)
 _SCORECARD_KEYS = ("dimension", "binding", "tag", *SCORECARD_THRESHOLDS)
 _MODEL_GRANT_KEYS = ("models", "max_calls", "max_tokens")
 # key -> (integer only, smallest allowed value, whether that value itself is allowed)
@@ -132,6 +134,11 @@ class Binding:
     blocking: bool = False
     grants: dict[str, object] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)
+    when_tags: tuple[str, ...] | None = None  # `when: {tags: [...]}`: only cases with one of these tags
+
+    def applies_to(self, tags: Sequence[str]) -> bool:
+        """Whether the binding evaluates a case with these tags (every case, without `when`)."""
+        return self.when_tags is None or any(tag in self.when_tags for tag in tags)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +182,9 @@ class Profile:
     # of their cases is evaluated again in a fresh instance and any difference marks the run.
     instance_reuse: bool = False
     reuse_recheck_rate: float = REUSE_RECHECK_RATE_DEFAULT
+
+    def binding(self, binding_id: str) -> Binding | None:
+        return next((binding for binding in self.bindings if binding.id == binding_id), None)
 
 
 def profile_parse(*, data: object) -> Profile:
@@ -468,6 +478,8 @@ def _binding_parse(errors: _Errors, path: str, value: object, dimension_names: s
     if "limits" in raw:
         limits = _limits_parse(errors, _at(path, "limits"), raw["limits"])
 
+    when_tags = _when_parse(errors, _at(path, "when"), raw["when"]) if "when" in raw else None
+
     if len(errors.items) != count_before:
         return None
     assert binding_id is not None and evaluator is not None and dimension is not None and config is not None
@@ -485,7 +497,19 @@ def _binding_parse(errors: _Errors, path: str, value: object, dimension_names: s
         blocking=blocking,
         grants=grants,
         limits=limits,
+        when_tags=when_tags,
     )
+
+
+def _when_parse(errors: _Errors, path: str, value: object) -> tuple[str, ...] | None:
+    raw = _mapping(errors, path, value, _WHEN_KEYS)
+    if raw is None:
+        return None
+    tags = raw.get("tags")
+    if not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags):
+        errors.add(_at(path, "tags"), "is required: a non-empty list of tags (the binding applies to a case with any)")
+        return None
+    return tuple(dict.fromkeys(tags))
 
 
 def _normalization_parse(errors: _Errors, path: str, value: object) -> Normalization | None:

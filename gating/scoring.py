@@ -177,15 +177,18 @@ def binding_score(*, binding: Binding, result: BindingOutcome | None) -> Binding
     )
 
 
-def execution_aggregate(*, profile: Profile, results: Mapping[str, BindingOutcome]) -> ExecutionAggregate:
+def execution_aggregate(
+    *, profile: Profile, results: Mapping[str, BindingOutcome], tags: Sequence[str] = ()
+) -> ExecutionAggregate:
     """Combine one execution's binding results into dimension scores, an aggregate and a status.
 
-    Results for binding ids the profile does not declare are ignored.
+    Only the bindings that apply to the case (`when`, by its `tags`) count: the others are neither scored nor
+    required, and a dimension none of whose bindings applies has no score. Results for binding ids the profile
+    does not declare, or that do not apply, are ignored.
     """
-    scores = {
-        binding.id: binding_score(binding=binding, result=results.get(binding.id)) for binding in profile.bindings
-    }
-    required = [binding for binding in profile.bindings if binding.required]
+    applicable = [binding for binding in profile.bindings if binding.applies_to(tags)]
+    scores = {binding.id: binding_score(binding=binding, result=results.get(binding.id)) for binding in applicable}
+    required = [binding for binding in applicable if binding.required]
 
     incomplete: list[str] = []
     for binding in required:
@@ -196,7 +199,10 @@ def execution_aggregate(*, profile: Profile, results: Mapping[str, BindingOutcom
             incomplete.append(f"required binding '{binding.id}' errored{_detail(scored)}")
 
     dimension_scores: dict[str, float | None] = {}
+    applicable_dimensions = {binding.dimension for binding in applicable}
     for name, dimension in profile.dimensions.items():
+        if name not in applicable_dimensions and any(b.dimension == name for b in profile.bindings):
+            continue  # every binding of the dimension skips this case
         members: list[tuple[float, float]] = []
         for binding in required:
             score = scores[binding.id].score
@@ -209,7 +215,7 @@ def execution_aggregate(*, profile: Profile, results: Mapping[str, BindingOutcom
 
     weighted_dimensions: list[tuple[float, float]] = []
     for name, dimension in profile.dimensions.items():
-        dimension_score = dimension_scores[name]
+        dimension_score = dimension_scores.get(name)
         if dimension.weight > 0 and dimension_score is not None:
             weighted_dimensions.append((dimension.weight, dimension_score))
     aggregate_score = _weighted_mean(weighted_dimensions)
@@ -335,11 +341,13 @@ def verdict_compute(
         )
 
     dimensions = {
-        name: _metrics([_observe_dimension(profile, name, execution) for execution in ordered])
+        name: _metrics(
+            [_observe_dimension(profile, name, e) for e in ordered if _dimension_applies(profile, name, e.tags)]
+        )
         for name in profile.dimensions
     }
     bindings = {
-        binding.id: _metrics([_observe_binding(binding.id, execution) for execution in ordered])
+        binding.id: _metrics([_observe_binding(binding.id, e) for e in ordered if binding.applies_to(e.tags)])
         for binding in profile.bindings
     }
 
@@ -389,11 +397,17 @@ def _observe_binding(binding_id: str, execution: ExecutionSummary) -> _Observati
     )
 
 
+def _dimension_applies(profile: Profile, name: str, tags: Sequence[str]) -> bool:
+    """A dimension applies to a case when one of its bindings does (or when it has no bindings at all)."""
+    members = [binding for binding in profile.bindings if binding.dimension == name]
+    return not members or any(binding.applies_to(tags) for binding in members)
+
+
 def _observe_dimension(profile: Profile, name: str, execution: ExecutionSummary) -> _Observation:
     members = [
         _observe_binding(binding.id, execution)
         for binding in profile.bindings
-        if binding.dimension == name and binding.required
+        if binding.dimension == name and binding.required and binding.applies_to(execution.tags)
     ]
     return _Observation(
         score=execution.aggregate.dimension_scores.get(name),
@@ -404,7 +418,11 @@ def _observe_dimension(profile: Profile, name: str, execution: ExecutionSummary)
 
 
 def _observe_execution(profile: Profile, execution: ExecutionSummary) -> _Observation:
-    required = [_observe_binding(binding.id, execution) for binding in profile.bindings if binding.required]
+    required = [
+        _observe_binding(binding.id, execution)
+        for binding in profile.bindings
+        if binding.required and binding.applies_to(execution.tags)
+    ]
     return _Observation(
         score=execution.aggregate.aggregate_score,
         passed=execution.aggregate.status == "passed",
@@ -435,7 +453,13 @@ def _metrics(observations: Sequence[_Observation]) -> dict[str, Any]:
 def _scorecard_check(
     profile: Profile, gate: ScorecardGate, ordered: Sequence[ExecutionSummary]
 ) -> tuple[dict[str, Any], tuple[str, str, list[ExecutionSummary]] | None]:
+    # The executions of the gate's tag that its scope applies to: a binding's gate sees the cases it evaluated.
     matched = [execution for execution in ordered if gate.tag is None or gate.tag in execution.tags]
+    if gate.binding is not None:
+        scoped = profile.binding(gate.binding)
+        matched = [execution for execution in matched if scoped is None or scoped.applies_to(execution.tags)]
+    elif gate.dimension is not None:
+        matched = [e for e in matched if _dimension_applies(profile, gate.dimension, e.tags)]
     pairs: list[tuple[ExecutionSummary, _Observation]]
     if gate.binding is not None:
         pairs = [(execution, _observe_binding(gate.binding, execution)) for execution in matched]

@@ -104,7 +104,7 @@ class RunAdmin(ReadOnlyAdmin):
     @admin.display(description="progress")
     def progress(self, run: Run) -> str:
         done = EvaluatorResult.objects.filter(run=run).count()
-        expected = max(run.expected_executions * len(run.pins), 1)
+        expected = max(run.expected_results, 1)
         pct = min(100, round(100 * done / expected))
         return format_html(
             '<div style="width:120px;background:#eee;border-radius:3px" title="{} of {} results">'

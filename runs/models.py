@@ -94,6 +94,9 @@ class Run(models.Model):
     verdict = models.JSONField(null=True, blank=True)
     failure_reason = models.TextField(blank=True, default="")
     expected_executions = models.PositiveIntegerField()
+    expected_results = models.PositiveIntegerField(
+        default=0, help_text="one per execution and binding that applies to its case (bindings' `when`)"
+    )
     chunk_count = models.PositiveIntegerField()
     idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     request_hash = models.CharField(max_length=64, blank=True, default="")

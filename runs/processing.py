@@ -147,7 +147,7 @@ def chunk_complete(
     with transaction.atomic():
         _renew(claim)
         bulk_insert(results or [])
-        executions = list(Execution.objects.filter(chunk_id=claim.chunk_id).only("id", "run_id", "shard"))
+        executions = list(Execution.objects.filter(chunk_id=claim.chunk_id).only("id", "run_id", "shard", "tags"))
         by_execution: dict[int, dict[str, BindingOutcome]]
         if outcomes is not None and set(outcomes) == {e.id for e in executions}:
             by_execution = outcomes
@@ -159,7 +159,7 @@ def chunk_complete(
                 by_execution[result.execution_id][result.binding_id] = _outcome_of(result)
         rows = []
         for e in executions:
-            agg = execution_aggregate(profile=profile, results=by_execution[e.id])
+            agg = execution_aggregate(profile=profile, results=by_execution[e.id], tags=e.tags)
             rows.append(
                 ExecutionAggregate(
                     execution_id=e.id,
@@ -450,6 +450,8 @@ def _evaluate_chunk(
         outcomes[execution.id] = {}
         with CaseInput(data) as case:  # lowered once, for every binding
             for binding, pin, runner, blocking in bindings:
+                if not binding.applies_to(execution.tags):
+                    continue  # its `when` leaves this case out
                 broker = broker_for_binding(
                     grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=cache
                 )

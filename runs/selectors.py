@@ -22,7 +22,7 @@ def run_progress(*, run: Run) -> dict[str, Any]:
     chunks = dict(Chunk.objects.filter(run=run).values_list("state").annotate(n=Count("id")).order_by())
     return {
         "results_written": EvaluatorResult.objects.filter(run=run).count(),
-        "results_expected": run.expected_executions * len(run.pins),
+        "results_expected": run.expected_results,
         "executions_expected": run.expected_executions,
         "executions": executions,
         "chunks": {s: chunks.get(s, 0) for s in Chunk.State.values},

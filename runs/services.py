@@ -10,9 +10,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from gating.profile import Profile
 from outbox.services import Message, outbox_write
 from runs.ingest import Pin, ValidationFailed, profile_check
 from runs.models import SHARDS, Case, Chunk, DatasetVersion, Execution, ProfileVersion, Run
@@ -93,6 +94,7 @@ def run_create(
                     )
                 ],
             )
+    expected_results = _results_expected(profile=profile, cases=case_rows)
     chunk_size = int(options.get("chunk_size") or profile.chunk_size or settings.VIGILO_CHUNK_SIZE)
     run_id = uuid.uuid4()
     shard = shard_of(run_id)
@@ -109,6 +111,7 @@ def run_create(
                 pins={bid: pin.as_dict() for bid, pin in pins.items()},
                 options=options,
                 expected_executions=n_cases,
+                expected_results=expected_results,
                 chunk_count=n_chunks,
                 idempotency_key=idempotency_key or None,
                 request_hash=request_hash,
@@ -132,6 +135,44 @@ def run_create(
             )
         raise
     return run, True
+
+
+def _results_expected(*, profile: Profile, cases: QuerySet[Case]) -> int:
+    """One result per case and binding that applies to it (a binding's `when` picks cases by tag).
+
+    Refuses a binding whose `when` matches no case, and cases that no binding applies to: the first is usually a
+    misspelt tag, the second would pass without being checked.
+    """
+    if all(binding.when_tags is None for binding in profile.bindings):
+        return cases.count() * len(profile.bindings)
+    total, used, unchecked = 0, set(), []
+    for case_id, raw in cases.order_by("ordinal").values_list("case_id", "data__tags").iterator(chunk_size=5000):
+        tags = json.loads(raw) if isinstance(raw, str) else raw or []
+        applicable = [binding.id for binding in profile.bindings if binding.applies_to(tags)]
+        total += len(applicable)
+        used.update(applicable)
+        if not applicable:
+            unchecked.append(case_id)
+    errors = [
+        (
+            f"profile binding '{binding.id}'",
+            f"when.tags ({', '.join(binding.when_tags or ())}) matches no case of the dataset",
+        )
+        for binding in profile.bindings
+        if binding.id not in used
+    ]
+    if unchecked:
+        sample = ", ".join(repr(c) for c in unchecked[:5])
+        errors.append(
+            (
+                "dataset",
+                f"{len(unchecked)} case(s) have no binding that applies to them ({sample}): give them a tag a "
+                "binding's `when` names, or add a binding without `when`",
+            )
+        )
+    if errors:
+        raise ValidationFailed("run", errors)
+    return total
 
 
 def _executions_create(*, run: Run, chunks: list[Chunk], chunk_size: int, dataset_version: DatasetVersion) -> None:

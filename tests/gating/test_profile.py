@@ -20,7 +20,7 @@ TOP_KEYS = (
     "name, description, min_execution_score, fail_on_any_blocking_failure, dimensions, bindings, run_gate, options"
 )
 BINDING_KEYS = (
-    "id, evaluator, dimension, config, normalization, pass_threshold, weight, required, blocking, grants, limits"
+    "id, evaluator, dimension, config, normalization, pass_threshold, weight, required, blocking, grants, limits, when"
 )
 LIMIT_KEYS = "fuel, memory_mb, timeout_s, max_log_messages, max_log_bytes, max_output_bytes"
 SCORECARD_KEYS = "dimension, binding, tag, min_mean_score, min_pass_rate, max_error_rate, max_abstention_rate"

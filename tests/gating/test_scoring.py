@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from gating.profile import Binding, Normalization, Profile, profile_parse
+from gating.profile import Binding, Normalization, Profile, ProfileError, profile_parse
 from gating.scoring import (
     BindingOutcome,
     BindingScore,
@@ -1294,3 +1294,111 @@ def test_duplicate_execution_ids_are_a_programming_error():
             executions=[summary(profile, "e1"), summary(profile, "e1")],
             operational=Operational(expected_executions=2),
         )
+
+
+# --- bindings with `when` ---
+
+WHEN_PROFILE = {
+    "dimensions": {"correctness": {"weight": 1.0}, "refunds": {"weight": 1.0}},
+    "bindings": [
+        {"id": "answer", "dimension": "correctness"},
+        {"id": "amount", "dimension": "refunds", "when": {"tags": ["refund", "chargeback"]}},
+    ],
+    "min_execution_score": 0.8,
+}
+
+
+def when_summary(profile: Profile, execution_id: str, tags: tuple[str, ...], **results: float) -> ExecutionSummary:
+    outcomes = {binding_id: completed(value) for binding_id, value in results.items()}
+    return ExecutionSummary(
+        execution_id=execution_id,
+        case_id=f"case-{execution_id}",
+        tags=tags,
+        aggregate=execution_aggregate(profile=profile, results=outcomes, tags=tags),
+    )
+
+
+def test_a_binding_with_when_is_neither_scored_nor_required_for_other_cases():
+    profile = make_profile(**WHEN_PROFILE)
+
+    other = execution_aggregate(profile=profile, results={"answer": completed(1.0)}, tags=("billing",))
+    refund = execution_aggregate(profile=profile, results={"answer": completed(1.0)}, tags=("refund",))
+
+    assert other.status == "passed" and other.aggregate_score == 1.0
+    assert set(other.binding_scores) == {"answer"} and other.dimension_scores == {"correctness": 1.0}
+    assert refund.status == "error"  # it applies to a refund: its result is required
+    assert refund.reasons == (
+        "required binding 'amount' errored (missing_result: no result was recorded for binding 'amount')",
+    )
+
+
+def test_a_binding_with_when_counts_in_the_aggregate_of_the_cases_it_applies_to():
+    profile = make_profile(**WHEN_PROFILE)
+
+    agg = execution_aggregate(
+        profile=profile, results={"answer": completed(1.0), "amount": completed(0.0)}, tags=("chargeback", "x")
+    )
+
+    assert agg.dimension_scores == {"correctness": 1.0, "refunds": 0.0}
+    assert agg.aggregate_score == 0.5 and agg.status == "failed"
+
+
+def test_the_verdict_observes_a_binding_and_its_dimension_only_where_it_applies():
+    profile = make_profile(
+        **WHEN_PROFILE,
+        scorecard=[{"binding": "amount", "min_pass_rate": 1.0}, {"dimension": "refunds", "min_mean_score": 0.9}],
+    )
+    executions = [
+        when_summary(profile, "1", ("refund",), answer=1.0, amount=1.0),
+        when_summary(profile, "2", ("billing",), answer=1.0),
+        when_summary(profile, "3", (), answer=1.0),
+    ]
+
+    verdict = verdict_compute(profile=profile, executions=executions, operational=Operational(expected_executions=3))
+
+    assert verdict["bindings"]["amount"] == {
+        "mean": 1.0,
+        "pass_rate": 1.0,
+        "error_rate": 0.0,
+        "abstention_rate": 0.0,
+        "count": 1,
+    }
+    assert verdict["bindings"]["answer"]["count"] == 3
+    assert verdict["dimensions"]["refunds"]["count"] == 1
+    assert [(row["gate"], row["matched"], row["holds"]) for row in verdict["scorecard"]] == [
+        ("binding=amount", 1, True),
+        ("dimension=refunds", 1, True),
+    ]
+    assert verdict["gate"] == "pass"
+
+
+def test_a_scorecard_gate_on_a_binding_that_applied_to_no_case_fails():
+    profile = make_profile(**WHEN_PROFILE, scorecard=[{"binding": "amount", "min_pass_rate": 1.0}])
+    executions = [when_summary(profile, "1", ("billing",), answer=1.0)]
+
+    verdict = verdict_compute(profile=profile, executions=executions, operational=Operational(expected_executions=1))
+
+    assert verdict["scorecard"][0]["matched"] == 0 and verdict["scorecard"][0]["holds"] is False
+    assert verdict["gate"] == "fail"
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ({"tags": []}, "is required: a non-empty list of tags"),
+        ({"tags": "refund"}, "is required: a non-empty list of tags"),
+        ({"tags": ["refund", ""]}, "is required: a non-empty list of tags"),
+        ({"tag": ["refund"]}, "unknown key (allowed: tags)"),
+        (["refund"], "must be a mapping"),
+    ],
+)
+def test_a_malformed_when_is_refused_naming_it(when, message):
+    data = {
+        "name": "t",
+        "dimensions": {"d": {}},
+        "bindings": [{"id": "b", "evaluator": "vigilo/check@1.0.0", "dimension": "d", "when": when}],
+    }
+    with pytest.raises(ProfileError) as refused:
+        profile_parse(data=data)
+    where, said = refused.value.errors[0]
+    assert where.startswith("bindings[0].when") and said.startswith(message)

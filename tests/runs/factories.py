@@ -39,6 +39,7 @@ def make_run(*, cases: int = 3, chunk_size: int = 100) -> Run:
         shard=7,
         pins={"b": {"reference": "tests/fake@1.0.0", "version_id": ev.id, "digest": ev.digest}},
         expected_executions=cases,
+        expected_results=cases,  # one binding
         chunk_count=n_chunks,
     )
     chunks = [Chunk.objects.create(run=run, index=i, shard=7) for i in range(n_chunks)]

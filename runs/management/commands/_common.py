@@ -62,7 +62,7 @@ class Progress:
 
 def run_wait(*, run: Run, out: TextIO, timeout_s: float | None, quiet: bool = False) -> Run:
     """Poll until the run is terminal (or the timeout passes); show progress unless quiet."""
-    expected = run.expected_executions * max(len(run.pins), 1)
+    expected = max(run.expected_results, 1)
     progress = None if quiet else Progress(out, expected)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
