@@ -79,7 +79,8 @@ class Command(BaseCommand):
             except ValidationFailed as exc:
                 usage_error(self.stderr, f"{exc}")
             self.stdout.write(
-                f"run {run.id}: {run.expected_executions} cases x {len(run.pins)} bindings in {run.chunk_count} chunks"
+                f"run {run.id}: {run.expected_executions} cases, {len(run.pins)} bindings, "
+                f"{run.expected_results} evaluations in {run.chunk_count} chunks"
                 f" ({'embedded' if settings.VIGILO_EMBEDDED else 'distributed'} mode)"
             )
             if o["no_wait"]:
