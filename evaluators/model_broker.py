@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from evaluators.sandbox.host import CapabilityDenied, ModelCallFailed
 from vigilo_project.httpjson import ERROR_BODY_CHARS, CallFailed, JsonClient
 
+log = logging.getLogger(__name__)
 # Stop waiting this long before the invocation's deadline, so the guest still has time to turn the failure
 # into its own result instead of being cut off by the epoch deadline.
 DEADLINE_MARGIN_S = 0.25
@@ -74,11 +77,56 @@ def providers_parse(raw: dict[str, Any]) -> dict[str, Provider]:
     return out
 
 
-class ResponseCache:
-    """A thread-safe LRU of completions (without the `cached` flag)."""
+class SharedResponses:
+    """The second level of the response cache: the database, shared by every worker process for
+    `VIGILO_MODEL_CACHE_TTL_S` (0: nothing is shared).
 
-    def __init__(self, size: int) -> None:
+    A cache must never fail an evaluation: a database error is logged and taken as a miss (or a lost write).
+    """
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        from django.db import DatabaseError, transaction
+        from django.utils import timezone
+
+        from evaluators.models import ModelResponse
+
+        ttl_s = _settings().VIGILO_MODEL_CACHE_TTL_S
+        if ttl_s <= 0:
+            return None
+        fresh_since = timezone.now() - timedelta(seconds=ttl_s)
+        rows = ModelResponse.objects.filter(key=key, created_at__gte=fresh_since).values_list("response", flat=True)
+        try:
+            with transaction.atomic():  # a failed read must not break a caller's transaction
+                return rows.first()
+        except DatabaseError as exc:
+            log.warning("shared model response cache unavailable, asking the provider: %s", exc)
+            return None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        from django.db import DatabaseError, IntegrityError, transaction
+        from django.utils import timezone
+
+        from evaluators.models import ModelResponse
+
+        if _settings().VIGILO_MODEL_CACHE_TTL_S <= 0:
+            return
+        try:
+            with transaction.atomic():
+                ModelResponse.objects.update_or_create(
+                    key=key, defaults={"response": value, "created_at": timezone.now()}
+                )
+        except IntegrityError:
+            pass  # another process stored the same request's answer at the same moment
+        except DatabaseError as exc:
+            log.warning("shared model response cache unavailable, answer not shared: %s", exc)
+
+
+class ResponseCache:
+    """A thread-safe LRU of completions (without the `cached` flag), in front of an optional shared level."""
+
+    def __init__(self, size: int, shared: SharedResponses | None = None) -> None:
         self.size = size
+        self.shared = shared
         self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -87,9 +135,18 @@ class ResponseCache:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
-            return None if hit is None else dict(hit)
+                return dict(hit)
+        shared = self.shared.get(key) if self.shared is not None else None
+        if shared is not None:
+            self._remember(key, shared)
+        return shared
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        self._remember(key, value)
+        if self.shared is not None:
+            self.shared.put(key, value)
+
+    def _remember(self, key: str, value: dict[str, Any]) -> None:
         if self.size <= 0:
             return
         with self._lock:
@@ -284,8 +341,20 @@ def response_cache() -> ResponseCache:
     global _cache
     with _state_lock:
         if _cache is None:
-            _cache = ResponseCache(getattr(_settings(), "VIGILO_MODEL_CACHE_SIZE", 2048))
+            _cache = ResponseCache(_settings().VIGILO_MODEL_CACHE_SIZE, shared=SharedResponses())
         return _cache
+
+
+def model_responses_expire() -> int:
+    """Delete shared responses past `VIGILO_MODEL_CACHE_TTL_S` (the reaper calls it); returns how many."""
+    from django.utils import timezone
+
+    from evaluators.models import ModelResponse
+
+    ttl_s = _settings().VIGILO_MODEL_CACHE_TTL_S
+    if ttl_s <= 0:
+        return ModelResponse.objects.all().delete()[0]
+    return ModelResponse.objects.filter(created_at__lt=timezone.now() - timedelta(seconds=ttl_s)).delete()[0]
 
 
 def broker_for_binding(*, grant: dict | None, evaluator_digest: str, cache: bool = True) -> GrantedModelBroker | None:

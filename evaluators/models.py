@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class Evaluator(models.Model):
@@ -61,3 +62,16 @@ class EvaluatorVersion(models.Model):
     @property
     def reference(self) -> str:
         return f"{self.evaluator.full_name}@{self.version}"
+
+
+class ModelResponse(models.Model):
+    """A deterministic model completion shared by every worker process (the second level of the response cache).
+
+    `key` hashes the evaluator digest, the logical model, the provider's URL and the request body; see
+    evaluators/model_broker.py. Rows older than `VIGILO_MODEL_CACHE_TTL_S` are not served and are deleted by the
+    reaper.
+    """
+
+    key = models.CharField(max_length=64, primary_key=True)
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -43,7 +43,7 @@ class EmbeddedRuntime:
         unregister_kick(self.kick)
 
     def _loop(self) -> None:
-        from runs.services import chunks_reap, runs_finalize_stalled
+        from runs.services import periodic_reap
 
         last_reap = time.monotonic()
         try:
@@ -54,8 +54,7 @@ class EmbeddedRuntime:
                 while relay_once(transport=self.transport):
                     pass
                 if time.monotonic() - last_reap > REAP_EVERY_S:
-                    chunks_reap()
-                    runs_finalize_stalled()
+                    periodic_reap()
                     last_reap = time.monotonic()
         finally:
             connection.close()

@@ -346,3 +346,11 @@ def runs_finalize_stalled(*, limit: int = 100) -> int:
         .values_list("id", flat=True)
     )
     return sum(1 for run_id in list(stalled[:limit]) if run_finalize_if_done(run_id=run_id))
+
+
+def periodic_reap() -> dict[str, int]:
+    """What the reaper does every few seconds (beat's `runs.reap_leases`, the embedded relay thread, and the
+    `reap_leases` command): expired leases, stalled finalizations, expired shared model responses."""
+    from evaluators.model_broker import model_responses_expire
+
+    return {**chunks_reap(), "finalized": runs_finalize_stalled(), "model_responses_expired": model_responses_expire()}

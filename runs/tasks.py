@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from runs.processing import chunk_process
-from runs.services import chunks_reap, runs_finalize_stalled
+from runs.services import periodic_reap
 
 
 @shared_task(
@@ -31,4 +31,4 @@ def process_chunk(self, chunk_id: int) -> str:
 
 @shared_task(name="runs.reap_leases", ignore_result=True)
 def reap_leases() -> dict[str, int]:
-    return {**chunks_reap(), "finalized": runs_finalize_stalled()}
+    return periodic_reap()

@@ -246,4 +246,6 @@ VIGILO_MODEL_MAX_RETRIES = env_int("VIGILO_MODEL_MAX_RETRIES", 3, minimum=0)
 VIGILO_MODEL_CONCURRENCY = env_int("VIGILO_MODEL_CONCURRENCY", 4, minimum=1)
 # Entries of the in-process response cache (see docs/agent-evaluators.md).
 VIGILO_MODEL_CACHE_SIZE = env_int("VIGILO_MODEL_CACHE_SIZE", 2048, minimum=0)
+# How long a deterministic answer is shared between worker processes through the database; 0: not shared.
+VIGILO_MODEL_CACHE_TTL_S = env_int("VIGILO_MODEL_CACHE_TTL_S", 7 * 24 * 3600, minimum=0)
 # --- end of the model capability block --------------------------------------------------------------------------

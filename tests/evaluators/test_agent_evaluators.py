@@ -335,7 +335,7 @@ def provider():
 
 
 @pytest.fixture
-def judge(host, settings, monkeypatch, provider):
+def judge(host, settings, monkeypatch, provider, db):  # db: the response cache's shared level
     from tests.support.openai_provider import configure_providers
 
     configure_providers(settings, monkeypatch, provider)

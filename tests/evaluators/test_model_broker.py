@@ -27,7 +27,7 @@ def provider():
 
 
 @pytest.fixture(autouse=True)
-def providers(settings, monkeypatch, provider):
+def providers(settings, monkeypatch, provider, db):  # db: the response cache's shared level
     configure_providers(settings, monkeypatch, provider)
 
 

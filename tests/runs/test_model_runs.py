@@ -73,3 +73,65 @@ def test_identical_judge_calls_are_cached_unless_the_run_turns_the_cache_off(pub
         chunk_process(chunk_id=chunk.id)
     assert cached == [False, True]
     assert len(provider.requests) == asked + 3
+
+
+def test_a_deterministic_answer_is_shared_with_other_processes_until_it_expires(published, provider, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from evaluators.model_broker import response_cache
+    from evaluators.models import ModelResponse
+    from runs.services import periodic_reap
+
+    def judged(texts):
+        run = make_run(texts)
+        for chunk in run.chunks.all():
+            chunk_process(chunk_id=chunk.id)
+        return sorted(u["cached"] for r in EvaluatorResult.objects.filter(run=run) for u in r.model_usage)
+
+    assert judged(["4 PINEAPPLE", "5"]) == [False, False]
+    assert len(provider.requests) == 2 and ModelResponse.objects.count() == 2
+
+    response_cache().clear()  # another worker process: nothing in its memory, the database is shared
+    assert judged(["4 PINEAPPLE", "5"]) == [True, True]
+    assert len(provider.requests) == 2
+
+    ModelResponse.objects.update(created_at=timezone.now() - timedelta(seconds=settings.VIGILO_MODEL_CACHE_TTL_S + 1))
+    response_cache().clear()
+    assert judged(["4 PINEAPPLE"]) == [False]  # expired: asked again, and stored afresh
+    assert len(provider.requests) == 3
+    assert periodic_reap()["model_responses_expired"] == 1  # the "5" answer; the fresh one stays
+    assert ModelResponse.objects.count() == 1
+
+
+def test_a_ttl_of_0_shares_nothing(published, provider, settings):
+    from evaluators.model_broker import response_cache
+    from evaluators.models import ModelResponse
+
+    settings.VIGILO_MODEL_CACHE_TTL_S = 0
+    for _ in range(2):
+        response_cache().clear()
+        run = make_run(["4 PINEAPPLE"])
+        for chunk in run.chunks.all():
+            chunk_process(chunk_id=chunk.id)
+    assert len(provider.requests) == 2 and not ModelResponse.objects.exists()
+
+
+def test_an_unusable_shared_cache_never_fails_an_evaluation(published, provider, caplog):
+    from django.db import connection
+
+    from evaluators.model_broker import response_cache
+
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute("ALTER TABLE evaluators_modelresponse RENAME TO evaluators_modelresponse_gone")
+    response_cache().clear()
+    run = make_run(["4 PINEAPPLE", "5"])
+    for chunk in run.chunks.all():
+        chunk_process(chunk_id=chunk.id)
+    run.refresh_from_db()
+
+    assert run.verdict["counts"]["passed"] == 1 and run.verdict["counts"]["failed"] == 1
+    assert len(provider.requests) == 2
+    assert "shared model response cache unavailable, asking the provider" in caplog.text
+    assert "shared model response cache unavailable, answer not shared" in caplog.text
