@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 Aggregation = Literal["weighted_mean", "min_score"]
@@ -185,6 +186,11 @@ class Profile:
 
     def binding(self, binding_id: str) -> Binding | None:
         return next((binding for binding in self.bindings if binding.id == binding_id), None)
+
+    @cached_property
+    def conditional(self) -> bool:
+        """Whether any binding has a `when`: without one, every binding applies to every case (the fast path)."""
+        return any(binding.when_tags is not None for binding in self.bindings)
 
 
 def profile_parse(*, data: object) -> Profile:

@@ -186,7 +186,8 @@ def execution_aggregate(
     required, and a dimension none of whose bindings applies has no score. Results for binding ids the profile
     does not declare, or that do not apply, are ignored.
     """
-    applicable = [binding for binding in profile.bindings if binding.applies_to(tags)]
+    conditional = profile.conditional
+    applicable = [b for b in profile.bindings if b.applies_to(tags)] if conditional else profile.bindings
     scores = {binding.id: binding_score(binding=binding, result=results.get(binding.id)) for binding in applicable}
     required = [binding for binding in applicable if binding.required]
 
@@ -199,7 +200,7 @@ def execution_aggregate(
             incomplete.append(f"required binding '{binding.id}' errored{_detail(scored)}")
 
     dimension_scores: dict[str, float | None] = {}
-    applicable_dimensions = {binding.dimension for binding in applicable}
+    applicable_dimensions = {binding.dimension for binding in applicable} if conditional else profile.dimensions
     for name, dimension in profile.dimensions.items():
         if name not in applicable_dimensions and any(b.dimension == name for b in profile.bindings):
             continue  # every binding of the dimension skips this case
@@ -341,13 +342,11 @@ def verdict_compute(
         )
 
     dimensions = {
-        name: _metrics(
-            [_observe_dimension(profile, name, e) for e in ordered if _dimension_applies(profile, name, e.tags)]
-        )
+        name: _metrics([_observe_dimension(profile, name, e) for e in _applying_dimension(profile, name, ordered)])
         for name in profile.dimensions
     }
     bindings = {
-        binding.id: _metrics([_observe_binding(binding.id, e) for e in ordered if binding.applies_to(e.tags)])
+        binding.id: _metrics([_observe_binding(binding.id, e) for e in _applying_binding(binding, ordered)])
         for binding in profile.bindings
     }
 
@@ -397,17 +396,30 @@ def _observe_binding(binding_id: str, execution: ExecutionSummary) -> _Observati
     )
 
 
-def _dimension_applies(profile: Profile, name: str, tags: Sequence[str]) -> bool:
-    """A dimension applies to a case when one of its bindings does (or when it has no bindings at all)."""
+def _applying_binding(binding: Binding, executions: Sequence[ExecutionSummary]) -> Sequence[ExecutionSummary]:
+    """The executions a binding applies to (its `when`)."""
+    if binding.when_tags is None:
+        return executions
+    return [execution for execution in executions if binding.applies_to(execution.tags)]
+
+
+def _applying_dimension(
+    profile: Profile, name: str, executions: Sequence[ExecutionSummary]
+) -> Sequence[ExecutionSummary]:
+    """The executions a dimension applies to: those one of its bindings applies to (all, without bindings)."""
     members = [binding for binding in profile.bindings if binding.dimension == name]
-    return not members or any(binding.applies_to(tags) for binding in members)
+    if not members or any(binding.when_tags is None for binding in members):
+        return executions
+    return [e for e in executions if any(binding.applies_to(e.tags) for binding in members)]
 
 
 def _observe_dimension(profile: Profile, name: str, execution: ExecutionSummary) -> _Observation:
     members = [
         _observe_binding(binding.id, execution)
         for binding in profile.bindings
-        if binding.dimension == name and binding.required and binding.applies_to(execution.tags)
+        if binding.dimension == name
+        and binding.required
+        and (binding.when_tags is None or binding.applies_to(execution.tags))
     ]
     return _Observation(
         score=execution.aggregate.dimension_scores.get(name),
@@ -421,7 +433,7 @@ def _observe_execution(profile: Profile, execution: ExecutionSummary) -> _Observ
     required = [
         _observe_binding(binding.id, execution)
         for binding in profile.bindings
-        if binding.required and binding.applies_to(execution.tags)
+        if binding.required and (binding.when_tags is None or binding.applies_to(execution.tags))
     ]
     return _Observation(
         score=execution.aggregate.aggregate_score,
@@ -454,12 +466,12 @@ def _scorecard_check(
     profile: Profile, gate: ScorecardGate, ordered: Sequence[ExecutionSummary]
 ) -> tuple[dict[str, Any], tuple[str, str, list[ExecutionSummary]] | None]:
     # The executions of the gate's tag that its scope applies to: a binding's gate sees the cases it evaluated.
-    matched = [execution for execution in ordered if gate.tag is None or gate.tag in execution.tags]
-    if gate.binding is not None:
-        scoped = profile.binding(gate.binding)
-        matched = [execution for execution in matched if scoped is None or scoped.applies_to(execution.tags)]
+    matched: Sequence[ExecutionSummary] = [e for e in ordered if gate.tag is None or gate.tag in e.tags]
+    scoped = profile.binding(gate.binding) if gate.binding is not None else None
+    if scoped is not None:
+        matched = _applying_binding(scoped, matched)
     elif gate.dimension is not None:
-        matched = [e for e in matched if _dimension_applies(profile, gate.dimension, e.tags)]
+        matched = _applying_dimension(profile, gate.dimension, matched)
     pairs: list[tuple[ExecutionSummary, _Observation]]
     if gate.binding is not None:
         pairs = [(execution, _observe_binding(gate.binding, execution)) for execution in matched]

@@ -92,8 +92,14 @@ def target_parse(raw: Any) -> Target:
     host = parts.hostname if parts is not None else None
     if parts is None or parts.scheme not in ("http", "https") or not host or not port_ok or parts.fragment:
         errors.append(("target.url", "required: an http(s) URL with a host, at most 2000 characters"))
-    elif not host.isascii():
-        errors.append(("target.url", "the host must be ASCII: write an internationalized name in its xn-- form"))
+    elif not (url.isascii() and url.isprintable()) or " " in url:  # type: ignore[union-attr]
+        errors.append(
+            (
+                "target.url",
+                "must be printable ASCII without spaces: percent-encode the path, and write an internationalized "
+                "host in its xn-- form",
+            )
+        )
     protocol = raw.get("protocol", "vigilo")
     if protocol not in PROTOCOLS:
         errors.append(("target.protocol", f"must be one of {', '.join(PROTOCOLS)}"))
@@ -108,12 +114,12 @@ def target_parse(raw: Any) -> Target:
             if raw.get(key) is not None:
                 errors.append((f"target.{key}", "only the openai-chat protocol takes it"))
     headers = raw.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
         errors.append(("target.headers", "must be an object of header names to string values"))
         headers = {}
     for name, value in headers.items():
-        if not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
-            errors.append((f"target.headers.{name}", "not a valid header name and value"))
+        if not _HEADER_NAME.match(name) or not (value.isascii() and value.isprintable()):
+            errors.append((f"target.headers.{name}", "not a valid header: a token name and a printable ASCII value"))
         elif name.lower() in FORBIDDEN_HEADERS:
             hint = "; put the token in a worker environment variable named by bearer_token_env" * (
                 name.lower() == "authorization"
