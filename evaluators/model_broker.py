@@ -5,8 +5,9 @@ budget) and raises `CapabilityDenied` past it. Logical names are routed to OpenA
 in `VIGILO_MODEL_PROVIDERS`. The HTTP client is shared by the process: a concurrency semaphore, and the retries
 and deadline of vigilo_project/httpjson.py, whose every wait respects the invocation's deadline, because epoch
 interruption cannot stop a blocked host function.
-Deterministic requests (temperature 0 or unset) are served from an in-process LRU keyed by the evaluator digest
-and the request content; a hit comes back with `cached: true` and costs nothing.
+Deterministic requests (temperature 0 or unset) are served from a cache keyed by the evaluator digest and the
+request content: an in-process LRU in front of a table every worker process shares (`SharedResponses`). A hit
+comes back with `cached: true` and costs nothing.
 """
 
 from __future__ import annotations
