@@ -224,6 +224,21 @@ def test_an_answer_that_is_not_an_output_is_an_agent_error_naming_the_field(publ
     assert run.verdict["counts"]["error"] == 5
 
 
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"<html>oops</html>", "agent answered with invalid JSON: <html>oops</html>"),
+        (["text"], "the agent's answer must be an output object, not list"),
+        ({"text": "x" * (5 << 20)}, "agent response larger than 4194304 bytes"),
+    ],
+)
+def test_an_unreadable_answer_is_an_agent_error(published, agent, answer, message):
+    agent.answer = answer
+    run = process(make_run(target={"url": agent.url}))
+    assert set(EvaluatorResult.objects.filter(run=run).values_list("error_message", flat=True)) == {message}
+    assert run.state == Run.State.COMPLETED and run.verdict["counts"]["error"] == 5
+
+
 def test_a_slow_agent_times_out_into_an_agent_error(published, agent):
     agent.delay_s = 2.0
     run = process(make_run(target={"url": agent.url, "timeout_s": 0.3, "max_retries": 0, "concurrency": 5}))
