@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from runs.ingest import ValidationFailed, dataset_import, profile_import
 from runs.models import Chunk, EvaluatorResult, Execution, Run
 from runs.processing import chunk_process
 from runs.reports import json_report
 from runs.services import run_create
-from runs.targets import target_parse
+from runs.targets import Target, _from_chat, _from_vigilo, target_parse
 from runs.worker import stop_request, stop_reset
 from tests.support.agent_server import AgentServer
+from vigilo_project.httpjson import CallFailed
 
 PROFILE = """
 name: agent-target
@@ -344,3 +347,80 @@ def test_the_admin_execution_page_shows_the_agent_call(published, agent, admin_c
 
     assert page.status_code == 200
     assert "agent answered HTTP 500 (gave up after 1 attempt)" in page.content.decode()
+
+
+# -- any input: a target or a clear refusal, an output or a clear failure -----------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+TARGET_KEYS = st.sampled_from([*Target.__dataclass_fields__, "colour"])
+
+
+NEAR_VALID = st.fixed_dictionaries(
+    {"url": st.sampled_from(["http://agent/run", "https://agent.internal:8443/v1/chat/completions?x=1"])},
+    optional={
+        "protocol": st.sampled_from(["vigilo", "openai-chat"]),
+        "model": st.text(max_size=8),
+        "headers": st.dictionaries(st.sampled_from(["X-Team", "Authorization", "Bad Name"]), JSON, max_size=2),
+        "timeout_s": st.one_of(st.floats(0.1, 600), JSON),
+        "max_retries": st.integers(-2, 12),
+        "concurrency": st.integers(-1, 70),
+        "replace_outputs": st.one_of(st.booleans(), JSON),
+    },
+)
+CHAT_ANSWERS = st.fixed_dictionaries(
+    {
+        "choices": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "message": st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "content": st.one_of(st.text(max_size=10), JSON),
+                            "refusal": JSON,
+                            "tool_calls": st.lists(
+                                st.fixed_dictionaries(
+                                    {"function": st.fixed_dictionaries({"name": JSON}, optional={"arguments": JSON})}
+                                ),
+                                max_size=2,
+                            ),
+                        },
+                    )
+                },
+                optional={"finish_reason": JSON},
+            ),
+            max_size=2,
+        )
+    },
+    optional={"model": JSON, "usage": JSON},
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(JSON, st.dictionaries(TARGET_KEYS, JSON, max_size=6), NEAR_VALID))
+def test_any_target_is_accepted_or_refused_with_named_fields(raw):
+    try:
+        target = target_parse(raw)
+    except ValidationFailed as refused:
+        assert refused.errors and all(where.startswith("target") for where, _ in refused.errors)
+    else:
+        event("accepted")
+        assert target_parse(target.as_dict()) == target  # what a run stores reads back the same
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(JSON, st.dictionaries(st.sampled_from(["text", "structured", "tool_calls", "trace"]), JSON), CHAT_ANSWERS)
+)
+def test_any_answer_is_an_output_or_a_call_failure(data):
+    for read in (_from_vigilo, _from_chat):
+        try:
+            output = read(data)
+        except CallFailed as failed:
+            assert str(failed)
+        else:
+            event(f"an output from {read.__name__}")
+            assert set(output) == {"text", "structured", "tool_calls", "trace", "metadata"}
