@@ -184,8 +184,13 @@ def output_fetch(*, target: Target, client: JsonClient, run_id: str, execution_i
         headers["Idempotency-Key"] = f"{run_id}:{case.get('id')}"
     deadline = started + target.timeout_s * (target.max_retries + 1)
     data, attempts = client.post(url=target.url, body=body, headers=headers, deadline=deadline, call="agent call")
-    output = _from_chat(data) if target.protocol == "openai-chat" else _from_vigilo(data)
+    output = output_from_answer(protocol=target.protocol, data=data)
     return Answer(output=output, attempts=attempts, duration_ms=round((time.monotonic() - started) * 1000, 3))
+
+
+def output_from_answer(*, protocol: str, data: Any) -> dict[str, Any]:
+    """The output in an agent's decoded answer, normalized; CallFailed saying what is wrong with it."""
+    return _from_chat(data) if protocol == "openai-chat" else _from_vigilo(data)
 
 
 def _messages(target: Target, value: Any) -> list[dict[str, Any]]:

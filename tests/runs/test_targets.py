@@ -14,7 +14,7 @@ from runs.models import Chunk, EvaluatorResult, Execution, Run
 from runs.processing import chunk_process
 from runs.reports import json_report
 from runs.services import run_create
-from runs.targets import Target, _from_chat, _from_vigilo, target_parse
+from runs.targets import PROTOCOLS, Target, output_from_answer, target_parse
 from runs.worker import stop_request, stop_reset
 from tests.support.agent_server import AgentServer
 from vigilo_project.httpjson import CallFailed
@@ -416,11 +416,11 @@ def test_any_target_is_accepted_or_refused_with_named_fields(raw):
     st.one_of(JSON, st.dictionaries(st.sampled_from(["text", "structured", "tool_calls", "trace"]), JSON), CHAT_ANSWERS)
 )
 def test_any_answer_is_an_output_or_a_call_failure(data):
-    for read in (_from_vigilo, _from_chat):
+    for protocol in PROTOCOLS:
         try:
-            output = read(data)
+            output = output_from_answer(protocol=protocol, data=data)
         except CallFailed as failed:
             assert str(failed)
         else:
-            event(f"an output from {read.__name__}")
+            event(f"an output from a {protocol} answer")
             assert set(output) == {"text", "structured", "tool_calls", "trace", "metadata"}
