@@ -452,13 +452,13 @@ def _evaluate_chunk(
             for binding, pin, runner, blocking in bindings:
                 if not binding.applies_to(execution.tags):
                     continue  # its `when` leaves this case out
-                broker = broker_for_binding(
-                    grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=cache
-                )
                 if execution.id in no_output:
                     inv = Invocation(outcome="error", error_code=AGENT_ERROR, error_message=no_output[execution.id])
                     isolation = EvaluatorResult.Isolation.FRESH
                 else:
+                    broker = broker_for_binding(
+                        grant=binding.grants.get("model"), evaluator_digest=pin["digest"], cache=cache
+                    )
                     inv, isolation = runner.evaluate(
                         case=case, config=binding.config, model=broker, sample_key=f"{execution.id}:{binding.id}"
                     )

@@ -94,11 +94,11 @@ def run_create(
                     )
                 ],
             )
-    expected_results = _results_expected(profile=profile, cases=case_rows)
+    n_cases = case_rows.count()
+    expected_results = _results_expected(profile=profile, cases=case_rows, n_cases=n_cases)
     chunk_size = int(options.get("chunk_size") or profile.chunk_size or settings.VIGILO_CHUNK_SIZE)
     run_id = uuid.uuid4()
     shard = shard_of(run_id)
-    n_cases = case_rows.count()
     n_chunks = (n_cases + chunk_size - 1) // chunk_size
     try:
         with transaction.atomic():
@@ -137,14 +137,14 @@ def run_create(
     return run, True
 
 
-def _results_expected(*, profile: Profile, cases: QuerySet[Case]) -> int:
+def _results_expected(*, profile: Profile, cases: QuerySet[Case], n_cases: int) -> int:
     """One result per case and binding that applies to it (a binding's `when` picks cases by tag).
 
     Refuses a binding whose `when` matches no case, and cases that no binding applies to: the first is usually a
     misspelt tag, the second would pass without being checked.
     """
     if all(binding.when_tags is None for binding in profile.bindings):
-        return cases.count() * len(profile.bindings)
+        return n_cases * len(profile.bindings)
     total, used, unchecked = 0, set(), []
     for case_id, raw in cases.order_by("ordinal").values_list("case_id", "data__tags").iterator(chunk_size=5000):
         tags = json.loads(raw) if isinstance(raw, str) else raw or []
