@@ -112,8 +112,8 @@ BINDINGS = [
 
 def _loaded() -> list[tuple[str, object, dict]]:
     """The newest published version of each bench evaluator (the native ones, which the bench profile picks)."""
+    from evaluators.components import component_load
     from evaluators.models import EvaluatorVersion
-    from evaluators.runtime import component_load
 
     out = []
     for name, config in BINDINGS:
@@ -128,7 +128,7 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
     """Time the steps SandboxHost.evaluate performs, one by one, with the same calls it makes."""
     import wasmtime
 
-    from evaluators.runtime import default_limits, sandbox_host
+    from evaluators.components import default_limits, sandbox_host
     from evaluators.sandbox import abi
     from evaluators.sandbox.host import _Call, _current, decode_evaluation
 
@@ -227,7 +227,7 @@ def cmd_persist(a: argparse.Namespace) -> dict:
     chunk = Chunk.objects.filter(run=run).order_by("index").first()
     claim = chunk_claim(chunk_id=chunk.id)
     executions = list(Execution.objects.filter(chunk_id=chunk.id).order_by("ordinal"))
-    inv = Invocation(outcome="completed", kind="binary", value=True, duration_ms=4.0, fuel_used=1000)
+    inv = Invocation(outcome="completed", kind="binary", measurement=True, duration_ms=4.0, fuel_used=1000)
     batch_ms, rows_total, build_ms = [], 0, []
     for start in range(0, len(executions), RESULT_BATCH):
         rows = []

@@ -7,8 +7,8 @@ import hashlib
 from django.db import IntegrityError, transaction
 
 from evaluators.artifacts import artifact_store
+from evaluators.components import sandbox_host
 from evaluators.models import Evaluator, EvaluatorVersion
-from evaluators.runtime import sandbox_host
 from evaluators.sandbox import ComponentRejected
 from evaluators.semver import NAME, Version, VersionError
 

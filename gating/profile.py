@@ -170,7 +170,7 @@ class ScorecardGate:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Profile:
+class ProfileSpec:
     name: str
     min_execution_score: float = 0.0
     fail_on_any_blocking_failure: bool = True
@@ -193,8 +193,8 @@ class Profile:
         return any(binding.when_tags is not None for binding in self.bindings)
 
 
-def profile_parse(*, data: object) -> Profile:
-    """Validate `data` (a mapping loaded from YAML) into a Profile; raise ProfileError with every problem."""
+def profile_parse(*, data: object) -> ProfileSpec:
+    """Validate `data` (a mapping loaded from YAML) into a ProfileSpec; raise ProfileError with every problem."""
     errors = _Errors()
     profile = _profile_parse(errors, data)
     if errors.items or profile is None:
@@ -295,7 +295,7 @@ def _show(number: float) -> str:
     return f"{number:g}"
 
 
-def _profile_parse(errors: _Errors, data: object) -> Profile | None:
+def _profile_parse(errors: _Errors, data: object) -> ProfileSpec | None:
     top = _mapping(errors, "", data, _TOP_KEYS)
     if top is None:
         return None
@@ -375,7 +375,7 @@ def _profile_parse(errors: _Errors, data: object) -> Profile | None:
     assert name is not None and description is not None and min_execution_score is not None
     assert fail_on_any is not None and dimensions is not None and scorecard is not None and chunk_size is not None
     assert instance_reuse is not None and recheck_rate is not None
-    return Profile(
+    return ProfileSpec(
         name=name,
         description=description,
         min_execution_score=min_execution_score,

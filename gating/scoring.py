@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from gating.profile import Binding, Normalization, Profile, ScorecardGate
+from gating.profile import Binding, Normalization, ProfileSpec, ScorecardGate
 
 MeasurementKind = Literal["binary", "numeric", "ordinal"]
 Outcome = Literal["completed", "abstained", "error"]
@@ -60,7 +60,7 @@ class BindingScore:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExecutionAggregate:
+class AggregateScore:
     status: ExecutionStatus
     aggregate_score: float | None
     dimension_scores: dict[str, float | None]
@@ -74,7 +74,7 @@ class ExecutionSummary:
     execution_id: str
     case_id: str
     tags: tuple[str, ...]
-    aggregate: ExecutionAggregate
+    aggregate: AggregateScore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,8 +178,8 @@ def binding_score(*, binding: Binding, result: BindingOutcome | None) -> Binding
 
 
 def execution_aggregate(
-    *, profile: Profile, results: Mapping[str, BindingOutcome], tags: Sequence[str] = ()
-) -> ExecutionAggregate:
+    *, profile: ProfileSpec, results: Mapping[str, BindingOutcome], tags: Sequence[str] = ()
+) -> AggregateScore:
     """Combine one execution's binding results into dimension scores, an aggregate and a status.
 
     Only the bindings that apply to the case (`when`, by its `tags`) count: the others are neither scored nor
@@ -256,7 +256,7 @@ def execution_aggregate(
         status = "failed"
     else:
         status = "passed"
-    return ExecutionAggregate(
+    return AggregateScore(
         status=status,
         aggregate_score=aggregate_score,
         dimension_scores=dimension_scores,
@@ -268,7 +268,7 @@ def execution_aggregate(
 
 def verdict_compute(
     *,
-    profile: Profile,
+    profile: ProfileSpec,
     executions: Sequence[ExecutionSummary],
     operational: Operational,
     max_examples: int = 5,
@@ -404,7 +404,7 @@ def _applying_binding(binding: Binding, executions: Sequence[ExecutionSummary]) 
 
 
 def _applying_dimension(
-    profile: Profile, name: str, executions: Sequence[ExecutionSummary]
+    profile: ProfileSpec, name: str, executions: Sequence[ExecutionSummary]
 ) -> Sequence[ExecutionSummary]:
     """The executions a dimension applies to: those one of its bindings applies to (all, without bindings)."""
     members = [binding for binding in profile.bindings if binding.dimension == name]
@@ -413,7 +413,7 @@ def _applying_dimension(
     return [e for e in executions if any(binding.applies_to(e.tags) for binding in members)]
 
 
-def _observe_dimension(profile: Profile, name: str, execution: ExecutionSummary) -> _Observation:
+def _observe_dimension(profile: ProfileSpec, name: str, execution: ExecutionSummary) -> _Observation:
     members = [
         _observe_binding(binding.id, execution)
         for binding in profile.bindings
@@ -429,7 +429,7 @@ def _observe_dimension(profile: Profile, name: str, execution: ExecutionSummary)
     )
 
 
-def _observe_execution(profile: Profile, execution: ExecutionSummary) -> _Observation:
+def _observe_execution(profile: ProfileSpec, execution: ExecutionSummary) -> _Observation:
     required = [
         _observe_binding(binding.id, execution)
         for binding in profile.bindings
@@ -463,7 +463,7 @@ def _metrics(observations: Sequence[_Observation]) -> dict[str, Any]:
 
 
 def _scorecard_check(
-    profile: Profile, gate: ScorecardGate, ordered: Sequence[ExecutionSummary]
+    profile: ProfileSpec, gate: ScorecardGate, ordered: Sequence[ExecutionSummary]
 ) -> tuple[dict[str, Any], tuple[str, str, list[ExecutionSummary]] | None]:
     # The executions of the gate's tag that its scope applies to: a binding's gate sees the cases it evaluated.
     matched: Sequence[ExecutionSummary] = [e for e in ordered if gate.tag is None or gate.tag in e.tags]

@@ -17,9 +17,8 @@ from django.db import transaction
 
 from evaluators.models import EvaluatorVersion
 from evaluators.selectors import ResolveError, evaluator_version_resolve
-from gating.profile import Profile, ProfileError, profile_parse
-from runs.models import Case, Dataset, DatasetVersion, ProfileVersion
-from runs.models import Profile as ProfileRow
+from gating.profile import ProfileError, ProfileSpec, profile_parse
+from runs.models import Case, Dataset, DatasetVersion, Profile, ProfileVersion
 from vigilo_project.bulk import bulk_insert
 from vigilo_project.gcpause import gc_paused
 
@@ -204,7 +203,7 @@ def profile_load_yaml(*, text: str) -> Any:
         raise ValidationFailed("profile", [(where, f"not valid YAML: {problem}")]) from None
 
 
-def profile_check(*, document: Any) -> tuple[Profile, dict[str, Pin]]:
+def profile_check(*, document: Any) -> tuple[ProfileSpec, dict[str, Pin]]:
     """Parse the profile and check every binding against the registry. Returns the profile and the pins."""
     try:
         profile = profile_parse(data=document)
@@ -245,7 +244,7 @@ def profile_import(*, text: str) -> tuple[ProfileVersion, bool]:
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     content_hash = hashlib.sha256(canonical.encode()).hexdigest()
     with transaction.atomic():
-        row, _ = ProfileRow.objects.get_or_create(name=profile.name)
+        row, _ = Profile.objects.get_or_create(name=profile.name)
         existing = ProfileVersion.objects.filter(profile=row, content_hash=content_hash).first()
         if existing is not None:
             return existing, False

@@ -26,11 +26,11 @@ from django.db.models import Count, F
 from django.db.models.functions import JSONArray
 from django.utils import timezone
 
+from evaluators.components import component_load, default_limits, sandbox_host
 from evaluators.model_broker import broker_for_binding, usage_summary
-from evaluators.runtime import component_load, default_limits, sandbox_host
 from evaluators.sandbox import Invocation
 from evaluators.sandbox.abi import CaseInput
-from gating.profile import Profile, profile_parse
+from gating.profile import ProfileSpec, profile_parse
 from gating.scoring import (
     BindingOutcome,
     ExecutionSummary,
@@ -42,9 +42,9 @@ from gating.scoring import (
 from outbox.services import outbox_write
 from runs.models import Chunk, EvaluatorResult, Execution, ExecutionAggregate, Run
 from runs.services import lease_until, run_event, run_mark_running
+from runs.shutdown import release_due
 from runs.targets import AGENT_ERROR, Target, output_fetch, target_client, target_parse
 from runs.transitions import TransitionError, transition
-from runs.worker import release_due
 from vigilo_project.bulk import bulk_insert
 from vigilo_project.gcpause import gc_paused
 from vigilo_project.httpjson import CallFailed
@@ -134,7 +134,7 @@ def _outcome_of(result: EvaluatorResult) -> BindingOutcome:
 def chunk_complete(
     *,
     claim: Claim,
-    profile: Profile,
+    profile: ProfileSpec,
     outcomes: dict[int, dict[str, BindingOutcome]] | None = None,
     results: list[EvaluatorResult] | None = None,
 ) -> None:
@@ -200,7 +200,11 @@ def _result_row(
     *, execution: Execution, claim: Claim, run: Run, binding: Any, version_id: int, inv: Invocation, blocking: bool
 ) -> EvaluatorResult:
     outcome = BindingOutcome(
-        outcome=inv.outcome, kind=inv.kind, value=inv.value, error_code=inv.error_code, error_message=inv.error_message
+        outcome=inv.outcome,
+        kind=inv.kind,
+        value=inv.measurement,
+        error_code=inv.error_code,
+        error_message=inv.error_message,
     )
     scored = binding_score(binding=binding, result=outcome)
     judgment = "" if scored.passed is None else ("passed" if scored.passed else "failed")
@@ -213,7 +217,7 @@ def _result_row(
         evaluator_version_id=version_id,
         outcome=inv.outcome,
         kind=inv.kind or "",
-        measurement=inv.value,
+        measurement=inv.measurement,
         abstention=inv.abstention,
         score=scored.score,
         judgment=judgment,
@@ -286,7 +290,7 @@ def _same_result(a: Invocation, b: Invocation) -> bool:
         return (
             inv.outcome,
             inv.kind,
-            inv.value,
+            inv.measurement,
             inv.abstention,
             inv.findings,
             inv.explanation,
@@ -417,7 +421,7 @@ def _evaluate_chunk(
     claim: Claim,
     keeper: _LeaseKeeper,
     run: Run,
-    profile: Profile,
+    profile: ProfileSpec,
     bindings: list[Any],
     cache: bool,
     target: Target | None,
@@ -568,8 +572,7 @@ def run_summaries(*, run: Run) -> list[ExecutionSummary]:
     The JSON columns of a row come as one JSON array, decoded once: decoding them one by one was half the time
     of finalizing a run of 10,000 cases.
     """
-    from gating.scoring import BindingScore
-    from gating.scoring import ExecutionAggregate as Agg
+    from gating.scoring import AggregateScore, BindingScore
 
     out = []
     packed = JSONArray("execution__tags", "dimension_scores", "binding_scores", "blocking_failures", "reasons")
@@ -583,7 +586,7 @@ def run_summaries(*, run: Run) -> list[ExecutionSummary]:
         tags, dimensions, bindings, blocking, reasons = (
             json.loads(v) if isinstance(v, str) else v for v in packed_values
         )
-        agg = Agg(
+        agg = AggregateScore(
             status=status,
             aggregate_score=score,
             dimension_scores=dimensions,
@@ -634,7 +637,7 @@ def _agent_summary(*, run: Run) -> dict[str, Any]:
     }
 
 
-def _isolation_summary(*, run: Run, profile: Profile) -> dict[str, Any]:
+def _isolation_summary(*, run: Run, profile: ProfileSpec) -> dict[str, Any]:
     """How the current results were isolated; a non-zero `mismatch` means reuse changed at least one result."""
     rows = (
         EvaluatorResult.objects.filter(run=run, attempt=F("execution__attempt"))

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from gating.profile import Profile
+from gating.profile import ProfileSpec
 from outbox.services import Message, outbox_write
 from runs.ingest import Pin, ValidationFailed, profile_check
 from runs.models import SHARDS, Case, Chunk, DatasetVersion, Execution, ProfileVersion, Run
@@ -137,7 +137,7 @@ def run_create(
     return run, True
 
 
-def _results_expected(*, profile: Profile, cases: QuerySet[Case], n_cases: int) -> int:
+def _results_expected(*, profile: ProfileSpec, cases: QuerySet[Case], n_cases: int) -> int:
     """One result per case and binding that applies to it (a binding's `when` picks cases by tag).
 
     Refuses a binding whose `when` matches no case, and cases that no binding applies to: the first is usually a

@@ -63,7 +63,7 @@ def published(db, bundled_wasm, native_wasm):
     """Publish the bundled evaluators into this test's database, as vigilo_setup does: folder name (or
     "native/<folder>") -> EvaluatorVersion."""
     from evaluators.build import bundled_sources, native_sources
-    from evaluators.runtime import sandbox_host
+    from evaluators.components import sandbox_host
     from evaluators.services import evaluator_version_publish
 
     pure = {src.name for src in bundled_sources() if (src / "PURE").is_file()}

@@ -15,7 +15,7 @@ app.autodiscover_tasks()
 
 
 def _install_worker_lifecycle() -> None:
-    from runs.worker import install
+    from runs.shutdown import install
 
     install()
 

@@ -94,7 +94,7 @@ class Invocation:
 
     outcome: str  # completed | abstained | error
     kind: str | None = None  # binary | numeric | ordinal
-    value: bool | float | str | None = None
+    measurement: bool | float | str | None = None
     abstention: dict[str, Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
     explanation: str | None = None
@@ -247,7 +247,7 @@ def _decode(result: Any, max_output_bytes: int) -> Invocation:
             raise _Invalid(f"the {kind} measurement is a {type(measured).__name__}")
         if kind == "numeric" and not math.isfinite(measured):
             return Invocation.error(ErrorCode.INVALID_OUTPUT, f"numeric measurement {measured} is not finite")
-        inv.kind, inv.value = kind, measured
+        inv.kind, inv.measurement = kind, measured
         size += len(measured) if kind == "ordinal" else 0
     else:
         abstention = _fields(value, ("category", "reason"), "the abstention")

@@ -78,10 +78,10 @@ def finding(severity="info", category="c", message="m", evidence=None):
 
 def test_well_formed_results_decode_to_invocations():
     binary = decode_evaluation(ok(("completed", ("binary", True)), [finding(evidence='{"a": 1}')], "why"), 1000)
-    assert (binary.outcome, binary.kind, binary.value, binary.explanation) == ("completed", "binary", True, "why")
+    assert (binary.outcome, binary.kind, binary.measurement, binary.explanation) == ("completed", "binary", True, "why")
     assert binary.findings == [{"severity": "info", "category": "c", "message": "m", "evidence": {"a": 1}}]
     numeric = decode_evaluation(ok(("completed", ("numeric", 0.25))), 1000)
-    assert (numeric.kind, numeric.value) == ("numeric", 0.25)
+    assert (numeric.kind, numeric.measurement) == ("numeric", 0.25)
     abstained = decode_evaluation(ok(("abstained", {"category": "n/a", "reason": None})), 1000)
     assert (abstained.outcome, abstained.abstention) == ("abstained", {"category": "n/a", "reason": None})
     err = decode_evaluation(("err", {"code": "bad_config", "message": "no value"}), 1000)
@@ -123,7 +123,7 @@ def test_one_lowered_case_serves_several_evaluators_with_their_own_configs(host,
         found = host.evaluate(contains, case=case, config={"value": "ell"})
         missing = host.evaluate(contains, case=case, config={"value": "xyz"})
         anchored = host.evaluate(regex, case=case, config={"value": "^h"})
-    assert (found.value, missing.value, anchored.value) == (True, False, True)
+    assert (found.measurement, missing.measurement, anchored.measurement) == (True, False, True)
     broken = abi.CaseInput({"output": {"text": "\ud800"}})
     inv = host.evaluate(contains, case=broken, config={"value": "x"})
     assert inv.error_code == "invalid_output" and "input cannot be encoded" in inv.error_message

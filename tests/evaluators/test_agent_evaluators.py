@@ -47,7 +47,7 @@ def call(name, **arguments):
 
 def measured(inv):
     assert inv.outcome == "completed", (inv.error_code, inv.error_message)
-    return inv.kind, inv.value
+    return inv.kind, inv.measurement
 
 
 # --- trajectory-match -----------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_describe(host, components, name):
 )
 def test_pass(*, host, components, name, expected, output, config, measurement):
     inv = evaluate(host, components, name, expected=expected, **output, **config)
-    assert (inv.outcome, inv.kind, inv.value, inv.error_code) == ("completed", *measurement, None)
+    assert (inv.outcome, inv.kind, inv.measurement, inv.error_code) == ("completed", *measurement, None)
     assert inv.findings == []
     assert 0 < inv.fuel_used < host.limits.fuel
 
@@ -208,7 +208,7 @@ def test_pass(*, host, components, name, expected, output, config, measurement):
 )
 def test_fail(*, host, components, name, expected, output, config, measurement, finding):
     inv = evaluate(host, components, name, expected=expected, **output, **config)
-    assert (inv.outcome, inv.kind, inv.value, inv.error_code) == ("completed", *measurement, None)
+    assert (inv.outcome, inv.kind, inv.measurement, inv.error_code) == ("completed", *measurement, None)
     assert len(inv.findings) == 1, inv.findings
     f = inv.findings[0]
     assert (f["severity"], f["category"], f["message"], f["evidence"]) == finding
@@ -231,7 +231,7 @@ def test_bad_config_is_an_evaluator_error(host, components, name, config, messag
     assert (inv.outcome, inv.error_code) == ("error", "evaluator_error")
     assert inv.error_message.startswith("invalid_config: ")
     assert message in inv.error_message
-    assert (inv.kind, inv.value, inv.findings) == (None, None, [])
+    assert (inv.kind, inv.measurement, inv.findings) == (None, None, [])
 
 
 @pytest.mark.parametrize(
@@ -262,7 +262,7 @@ def test_unusable_config_value_is_an_evaluator_error(host, components, name, con
 )
 def test_missing_output_text(host, components, name, expected, measurement):
     inv = evaluate(host, components, name, expected=expected, text=None)
-    assert (inv.outcome, inv.kind, inv.value) == ("completed", *measurement)
+    assert (inv.outcome, inv.kind, inv.measurement) == ("completed", *measurement)
     assert inv.findings == [
         {
             "severity": "high",
@@ -283,7 +283,7 @@ def test_missing_output_text(host, components, name, expected, measurement):
 )
 def test_invalid_json_output(*, host, components, name, expected, config, measurement):
     inv = evaluate(host, components, name, expected=expected, text="{intent: refund}", **config)
-    assert (inv.outcome, inv.kind, inv.value) == ("completed", *measurement)
+    assert (inv.outcome, inv.kind, inv.measurement) == ("completed", *measurement)
     assert len(inv.findings) == 1
     f = inv.findings[0]
     assert (f["severity"], f["category"]) == ("high", "invalid_json")
@@ -312,7 +312,7 @@ def test_levenshtein_on_3000_characters_fits_the_default_limits(host, components
     text = spread_substitutions(rng, expected, 40)
     inv = evaluate(host, components, "levenshtein", expected=expected, text=text, strip=False, limits=Limits())
     assert (inv.outcome, inv.kind, inv.error_code) == ("completed", "numeric", None), inv.error_message
-    assert inv.value == pytest.approx(1 - 40 / 3_000)
+    assert inv.measurement == pytest.approx(1 - 40 / 3_000)
     assert inv.findings[0]["evidence"]["distance"] == 40
     assert inv.fuel_used < Limits().fuel
 
@@ -322,7 +322,7 @@ def test_levenshtein_unrelated_strings_at_the_cap_fit_the_default_limits(host, c
     expected, text = ("".join(rng.choice("abcdefghij") for _ in range(5_000)) for _ in range(2))
     inv = evaluate(host, components, "levenshtein", expected=expected, text=text, limits=Limits())
     assert (inv.outcome, inv.kind, inv.error_code) == ("completed", "numeric", None), inv.error_message
-    assert 0 < inv.value < 1
+    assert 0 < inv.measurement < 1
     assert inv.fuel_used < Limits().fuel
 
 

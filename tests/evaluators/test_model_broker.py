@@ -66,7 +66,7 @@ def request_body(text: str = "hello", **extra) -> dict:
 
 def test_judge_call_goes_over_http_with_structured_output(host, judge, provider):
     inv = judge_run(host, judge)
-    assert (inv.outcome, inv.kind, inv.value) == ("completed", "binary", True), inv.error_message
+    assert (inv.outcome, inv.kind, inv.measurement) == ("completed", "binary", True), inv.error_message
     assert inv.explanation == "The answer meets the criteria."
     [request] = provider.requests
     assert request["path"] == "/v1/chat/completions"
@@ -106,7 +106,7 @@ def test_judge_call_goes_over_http_with_structured_output(host, judge, provider)
 
 def test_unfavourable_judgment_fails_with_the_reasoning_as_finding(host, judge):
     inv = judge_run(host, judge, text="The capital is Lyon.")
-    assert (inv.outcome, inv.value) == ("completed", False)
+    assert (inv.outcome, inv.measurement) == ("completed", False)
     [only] = inv.findings
     assert (only["category"], only["message"]) == ("correctness", "The answer does not meet the criteria.")
 
@@ -114,7 +114,7 @@ def test_unfavourable_judgment_fails_with_the_reasoning_as_finding(host, judge):
 def test_second_identical_call_is_served_from_the_cache(host, judge, provider):
     first = judge_run(host, judge)
     second = judge_run(host, judge)
-    assert (first.value, second.value) == (True, True)
+    assert (first.measurement, second.measurement) == (True, True)
     assert [u["cached"] for u in first.model_usage + second.model_usage] == [False, True]
     assert second.model_usage[0]["cost_usd"] == 0.0
     assert len(provider.requests) == 1
@@ -139,7 +139,7 @@ def test_cache_is_keyed_by_evaluator_digest(provider):
 def test_a_429_is_retried_and_the_result_completes(host, judge, provider):
     provider.fail_next = 1
     inv = judge_run(host, judge)
-    assert (inv.outcome, inv.value) == ("completed", True), inv.error_message
+    assert (inv.outcome, inv.measurement) == ("completed", True), inv.error_message
     assert len(provider.requests) == 2
 
 
@@ -162,7 +162,7 @@ def test_a_retry_after_past_the_deadline_fails_at_once(host, judge, provider):
 
 def test_a_5xx_is_retried_but_a_4xx_is_not(host, judge, provider):
     provider.fail_next, provider.fail_status = 1, 503
-    assert judge_run(host, judge).value is True
+    assert judge_run(host, judge).measurement is True
     provider.reset()
     provider.fail_next, provider.fail_status = 1, 400
     inv = judge_run(host, judge, cache=False)

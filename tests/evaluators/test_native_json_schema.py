@@ -627,7 +627,7 @@ def test_corpus_reaches_every_outcome_and_message(host, schema_pair):
         outcomes.add(
             (
                 result.outcome,
-                result.value,
+                result.measurement,
                 category,
                 result.error_message.split(":")[0] if result.error_message else None,
             )
@@ -658,7 +658,7 @@ def test_nesting_deeper_than_the_validator_follows_is_an_input_error(host, schem
     """CPython would recurse until its RecursionError (a trap); the native evaluator stops at 200 levels."""
     _, native = schema_pair
     within = host.evaluate(native, data=request(expected=nested(199), text="[" * 199 + '"x"' + "]" * 199))
-    assert (within.outcome, within.value, within.findings[0]["message"][:6]) == ("completed", False, "$[0][0")
+    assert (within.outcome, within.measurement, within.findings[0]["message"][:6]) == ("completed", False, "$[0][0")
     for data in (
         request(expected=nested(201), text="1"),
         request(expected={"items": {"$ref": "#"}}, text="[" * 250 + "]" * 250),
@@ -675,7 +675,7 @@ def test_patterns_the_engine_refuses_count_as_invalid(host, schema_pair):
     """The documented difference of 2.0.0: valid Python syntax the native engine does not support."""
     python, native = schema_pair
     data = request(expected={"type": "string", "pattern": r"\N{EM DASH}"}, text='"—"')
-    assert host.evaluate(python, data=data).value is True
+    assert host.evaluate(python, data=data).measurement is True
     result = host.evaluate(native, data=data)
     assert (result.outcome, result.error_code) == ("error", "evaluator_error")
     assert result.error_message == (

@@ -185,7 +185,7 @@ def test_contains_outcomes_are_what_the_corpus_expects(host, pair):
     seen = set()
     for data in contains_requests(rng, 600):
         result = host.evaluate(native, data=data)
-        seen.add((result.outcome, result.value, result.findings[0]["category"] if result.findings else None))
+        seen.add((result.outcome, result.measurement, result.findings[0]["category"] if result.findings else None))
         if result.outcome == "error":
             seen.add(result.error_message.split(":")[0])
     assert {("completed", True, None), ("completed", False, "missing_content")} <= seen
@@ -201,7 +201,7 @@ def test_reused_native_instance_does_not_grow(host, native_wasm):
     try:
         for i in range(300):
             result = instance.evaluate(data=request(expected=f"KX-{1234 + i % 2}", text=text))
-            assert (result.outcome, result.value) == ("completed", i % 2 == 0), result
+            assert (result.outcome, result.measurement) == ("completed", i % 2 == 0), result
     finally:
         instance.close()
 

@@ -36,12 +36,12 @@ def hostile(host, hostile_wasm):
 
 def assert_host_still_works(host, loaded):
     inv = run(host, loaded, "none")
-    assert (inv.outcome, inv.kind, inv.value, inv.error_code) == ("completed", "binary", True, None)
+    assert (inv.outcome, inv.kind, inv.measurement, inv.error_code) == ("completed", "binary", True, None)
 
 
 def test_normal_evaluation_reports_measurement_and_fuel(host, hostile):
     inv = run(host, hostile, "none")
-    assert inv.outcome == "completed" and inv.value is True
+    assert inv.outcome == "completed" and inv.measurement is True
     assert 0 < inv.fuel_used < host.limits.fuel
 
 
@@ -86,7 +86,7 @@ def test_opening_a_file_fails_inside_the_guest_and_leaks_nothing(host, hostile):
 def test_environment_variables_are_empty_inside_the_guest(host, hostile, monkeypatch):
     monkeypatch.setenv("VIGILO_SECRET_PROBE", "hunter2")
     inv = run(host, hostile, "env")
-    assert (inv.outcome, inv.value) == ("completed", True)
+    assert (inv.outcome, inv.measurement) == ("completed", True)
     assert inv.findings[0]["message"] == "[]"
 
 
@@ -190,7 +190,7 @@ class FixedBroker:
 
 def test_a_granted_model_call_reaches_the_broker_and_its_usage_is_recorded(host, model_probe):
     inv = run(host, model_probe, "none", model=FixedBroker("yes"))
-    assert (inv.outcome, inv.value, inv.explanation) == ("completed", True, "yes")
+    assert (inv.outcome, inv.measurement, inv.explanation) == ("completed", True, "yes")
     assert inv.model_usage == [
         {"content": "yes", "model": "judge-default", "input_tokens": 3, "output_tokens": 1, "cached": False}
     ]
@@ -231,7 +231,7 @@ def test_under_an_address_space_limit_the_host_allocates_on_demand_instead_of_ab
         "from tests.conftest import load\n"
         "host = SandboxHost()\n"
         "inv = host.evaluate(load(host, open(sys.argv[1], 'rb').read()), data={'output': {'text': 'ok'}})\n"
-        "print(host.pooling, inv.value)\n"
+        "print(host.pooling, inv.measurement)\n"
     )
     repo = Path(__file__).resolve().parents[2]
     done = subprocess.run(

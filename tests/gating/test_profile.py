@@ -8,8 +8,8 @@ from gating.profile import (
     Binding,
     Dimension,
     Normalization,
-    Profile,
     ProfileError,
+    ProfileSpec,
     ScorecardGate,
     profile_parse,
 )
@@ -111,7 +111,7 @@ def parse_errors(data: object) -> list[tuple[str, str]]:
 def test_a_valid_full_profile_parses():
     profile = profile_parse(data=copy.deepcopy(VALID))
 
-    assert profile == Profile(
+    assert profile == ProfileSpec(
         name="support-agent",
         description="Release gate for the support agent",
         min_execution_score=0.8,
@@ -197,7 +197,7 @@ def test_a_minimal_profile_gets_the_documented_defaults():
 
     profile = profile_parse(data=data)
 
-    assert profile == Profile(
+    assert profile == ProfileSpec(
         name="tiny",
         description="",
         min_execution_score=0.0,

@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from gating.profile import Binding, Normalization, Profile, ProfileError, profile_parse
+from gating.profile import Binding, Normalization, ProfileError, ProfileSpec, profile_parse
 from gating.scoring import (
+    AggregateScore,
     BindingOutcome,
     BindingScore,
-    ExecutionAggregate,
     ExecutionSummary,
     MeasurementKind,
     NormalizationError,
@@ -45,7 +45,7 @@ def make_profile(
     min_execution_score: float = 0.0,
     fail_on_any_blocking_failure: bool = True,
     scorecard: list[dict] | None = None,
-) -> Profile:
+) -> ProfileSpec:
     data: dict = {
         "name": "test",
         "min_execution_score": min_execution_score,
@@ -317,7 +317,7 @@ def test_weighted_mean_and_min_score_dimensions_feed_the_weighted_aggregate():
 
     # correctness = (1*0 + 3*0.5) / 4 = 0.375; safety = min(1.0, 0.75) = 0.75 (weights and the diagnostic
     # probe are ignored); aggregate = (3*0.375 + 1*0.75) / 4 = 0.46875
-    assert aggregate == ExecutionAggregate(
+    assert aggregate == AggregateScore(
         status="passed",
         aggregate_score=0.46875,
         dimension_scores={"correctness": 0.375, "safety": 0.75},
@@ -644,7 +644,7 @@ VERDICT_BINDINGS = [
 ]
 
 
-def verdict_profile(scorecard: list[dict] | None = None, min_execution_score: float = 0.0) -> Profile:
+def verdict_profile(scorecard: list[dict] | None = None, min_execution_score: float = 0.0) -> ProfileSpec:
     return make_profile(
         dimensions=VERDICT_DIMENSIONS,
         bindings=VERDICT_BINDINGS,
@@ -654,7 +654,7 @@ def verdict_profile(scorecard: list[dict] | None = None, min_execution_score: fl
 
 
 def summary(
-    profile: Profile,
+    profile: ProfileSpec,
     execution_id: str,
     *,
     answer: BindingOutcome | float | None = 1.0,
@@ -1308,7 +1308,7 @@ WHEN_PROFILE = {
 }
 
 
-def when_summary(profile: Profile, execution_id: str, tags: tuple[str, ...], **results: float) -> ExecutionSummary:
+def when_summary(profile: ProfileSpec, execution_id: str, tags: tuple[str, ...], **results: float) -> ExecutionSummary:
     outcomes = {binding_id: completed(value) for binding_id, value in results.items()}
     return ExecutionSummary(
         execution_id=execution_id,

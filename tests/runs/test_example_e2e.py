@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from gating.profile import Profile, profile_parse
+from gating.profile import ProfileSpec, profile_parse
 from outbox.embedded import EmbeddedRuntime
 from runs.ingest import dataset_import, profile_import
 from runs.models import Run
@@ -69,7 +69,7 @@ def weighted_mean(pairs: list[tuple[float, float]]) -> float | None:
     return math.fsum(weight * score for weight, score in pairs) / total if total > 0 else None
 
 
-def judge(profile: Profile, passed: dict[str, bool]) -> tuple[str, dict[str, float]]:
+def judge(profile: ProfileSpec, passed: dict[str, bool]) -> tuple[str, dict[str, float]]:
     """Status and dimension scores of one execution under the profile; every bound measurement here is binary."""
     required = [b for b in profile.bindings if b.required]
     dimension_scores = {}
@@ -84,7 +84,7 @@ def judge(profile: Profile, passed: dict[str, bool]) -> tuple[str, dict[str, flo
     return ("failed" if blocked or aggregate < profile.min_execution_score else "passed"), dimension_scores
 
 
-def failing_gates(profile: Profile, cases: list[dict], judged: dict[str, tuple]) -> dict[str, int]:
+def failing_gates(profile: ProfileSpec, cases: list[dict], judged: dict[str, tuple]) -> dict[str, int]:
     """Label -> number of matched executions not passing it, for each scorecard gate that does not hold."""
     failing = {}
     for gate in profile.scorecard:

@@ -132,7 +132,7 @@ def test_a_reused_instance_gives_each_call_its_full_fuel(host, bundled_wasm):
     reused = host.reusable(loaded, limits=limits)
     outcomes = [reused.evaluate(data=data) for _ in range(10)]
     assert [i.outcome for i in outcomes] == ["completed"] * 10
-    assert [i.value for i in outcomes] == [True] * 10
+    assert [i.measurement for i in outcomes] == [True] * 10
     assert (reused.instances, reused.calls) == (1, 10)
 
 

@@ -14,8 +14,8 @@ from runs.models import Chunk, EvaluatorResult, Execution, Run
 from runs.processing import chunk_process
 from runs.reports import json_report
 from runs.services import run_create
+from runs.shutdown import stop_request, stop_reset
 from runs.targets import PROTOCOLS, Target, output_from_answer, target_parse
-from runs.worker import stop_request, stop_reset
 from tests.support.agent_server import AgentServer
 from vigilo_project.httpjson import CallFailed
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from evaluators.runtime import component_load, sandbox_host
+from evaluators.components import component_load, sandbox_host
 from evaluators.sandbox import ComponentRejected
 from evaluators.selectors import ResolveError, evaluator_version_resolve
 

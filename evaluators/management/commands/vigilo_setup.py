@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluators.build import BuildError, bundled_sources, component_build, native_build, native_sources
+from evaluators.components import sandbox_host
 from evaluators.management.commands.evaluator_build import world_of
-from evaluators.runtime import sandbox_host
 from evaluators.services import PublishError, evaluator_version_publish, published_as
 
 
