@@ -176,7 +176,7 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
             case_input.close()
             t6 = pc()
             _current.call = None
-            if decode_evaluation(raw2, limits.max_output_bytes).value != inv.value:
+            if decode_evaluation(raw2, limits.max_output_bytes).measurement != inv.measurement:
                 mismatches += 1
             for k, v in zip(
                 ("encode", "store", "instantiate", "call", "decode", "total"),

@@ -65,7 +65,7 @@ class Command(BaseCommand):
 
     def report(self, inv) -> None:
         if inv.outcome == "completed":
-            self.stdout.write(f"outcome: completed, {inv.kind} measurement {inv.value!r}")
+            self.stdout.write(f"outcome: completed, {inv.kind} measurement {inv.measurement!r}")
         elif inv.outcome == "abstained":
             self.stdout.write(f"outcome: abstained ({inv.abstention['category']}: {inv.abstention['reason']})")
         else:
