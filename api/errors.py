@@ -14,9 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from evaluators.services import PublishError
-from runs.ingest import ValidationFailed
-from runs.services import IdempotencyConflict
-from runs.transitions import TransitionError
+from runs.errors import IdempotencyConflict, TransitionError, ValidationFailed
 
 
 class Conflict(exceptions.APIException):

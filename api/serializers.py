@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from evaluators.models import Evaluator, EvaluatorVersion
 from runs.models import Dataset, DatasetVersion, EvaluatorResult, Execution, Profile, ProfileVersion, Run
+from runs.selectors import run_progress
 
 # -- errors ------------------------------------------------------------------------------------------------
 
@@ -16,7 +17,8 @@ from runs.models import Dataset, DatasetVersion, EvaluatorResult, Execution, Pro
 class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # The metaclass pops declared fields from the class, so this does not shadow Serializer.fields (the stubs think so).
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -164,6 +166,11 @@ class TargetSerializer(serializers.Serializer):
     replace_outputs = serializers.BooleanField(
         required=False, default=False, help_text="ask the agent for cases that have an output too"
     )
+    network = serializers.JSONField(
+        required=False,
+        help_text='"allow-all", "deny-all" or {"allow": [host, *.domain, IP or CIDR, each with an optional :port]}: '
+        "narrows the workers' network policy for this target's calls (docs/targets.md)",
+    )
 
 
 @extend_schema_field(TargetSerializer)
@@ -254,8 +261,6 @@ class RunDetailSerializer(RunSerializer):
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, run: Run) -> dict[str, Any]:
-        from runs.selectors import run_progress
-
         return run_progress(run=run)
 
 
@@ -265,7 +270,13 @@ class VerdictSerializer(serializers.Serializer):
     gate = serializers.ChoiceField(choices=Run.Gate.choices)
     failure_reason = serializers.CharField(allow_blank=True)
     verdict = serializers.JSONField(
-        allow_null=True, help_text="counts, dimensions, scorecard, reasons, worst executions; null until decided"
+        allow_null=True,
+        help_text=(
+            "counts, dimensions, bindings, scorecard, reasons (why the gate failed), warnings (what passed although "
+            "it looks like it should not, e.g. passed_with_failed_bindings), worst executions, model_usage; each "
+            "reason and warning names its examples by execution id (`examples`) and by case id (`cases`); null "
+            "until decided"
+        ),
     )
 
 
@@ -350,7 +361,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
     @extend_schema_field(ResultSerializer(many=True))
     def get_results(self, e: Execution) -> list[dict[str, Any]]:
         results = self.context.get("results", {}).get(e.id, [])
-        return ResultSerializer(results, many=True).data
+        return ResultSerializer(results, many=True).data  # type: ignore[return-value]  # many=True: a ReturnList
 
 
 class CompareDimensionSerializer(serializers.Serializer):

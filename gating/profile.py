@@ -1,4 +1,4 @@
-"""Parse and structurally validate an evaluation profile (DESIGN section 5).
+"""Profile parsing (docs/architecture.md): plain data becomes a structurally valid ProfileSpec.
 
 The input is the plain data a YAML loader returns; the output is a tree of frozen dataclasses. Every problem
 is collected before raising, so a user fixes a profile in one round trip instead of one error at a time.
@@ -79,6 +79,15 @@ _LIMITS: dict[str, tuple[bool, float, bool]] = {
 }
 
 _MISSING = object()
+
+NO_PASS_RULE = (
+    "no pass rule: without one an execution passes whatever its bindings score. Add `min_execution_score: 1.0` at "
+    "the top (an execution passes only when its aggregate reaches it), or `blocking: true` on a binding or a "
+    "dimension (its failure fails the execution); `min_execution_score: 0` keeps scores informational."
+)
+NO_PASS_RULE_BLOCKING_OFF = (
+    " (`fail_on_any_blocking_failure: false` makes the blocking bindings informational: it is no pass rule)"
+)
 
 
 class ProfileError(Exception):
@@ -193,13 +202,52 @@ class ProfileSpec:
         return any(binding.when_tags is not None for binding in self.bindings)
 
 
-def profile_parse(*, data: object) -> ProfileSpec:
-    """Validate `data` (a mapping loaded from YAML) into a ProfileSpec; raise ProfileError with every problem."""
+def profile_parse(*, data: object, require_pass_rule: bool = True) -> ProfileSpec:
+    """Validate `data` (a mapping loaded from YAML) into a ProfileSpec; raise ProfileError with every problem.
+
+    A profile must say how an execution passes: `min_execution_score` (0 is a deliberate "informational only"),
+    or a blocking binding or dimension that fails it. `require_pass_rule=False` reads a document stored before
+    that was required (a missing `min_execution_score` is 0 there), so a run accepted then can still finish.
+    """
     errors = _Errors()
     profile = _profile_parse(errors, data)
+    if require_pass_rule and isinstance(data, Mapping):
+        _pass_rule_check(errors, data)
     if errors.items or profile is None:
         raise ProfileError(errors.items or [("", "invalid profile")])
     return profile
+
+
+def _pass_rule_check(errors: _Errors, top: Mapping[Any, Any]) -> None:
+    """Record a missing pass rule: no `min_execution_score` and no required binding that blocks (by itself or by
+    its dimension) with `fail_on_any_blocking_failure` on. Read from the raw data, so it is reported together
+    with every other problem of the profile."""
+    if "min_execution_score" in top:
+        return
+    blocking = _blocking_declared(top)
+    if blocking and top.get("fail_on_any_blocking_failure", True) is not False:
+        return
+    errors.add("min_execution_score", NO_PASS_RULE + (NO_PASS_RULE_BLOCKING_OFF if blocking else ""))
+
+
+def _blocking_declared(top: Mapping[Any, Any]) -> bool:
+    """Whether a required binding is blocking, or belongs to a blocking dimension."""
+    dimensions = top.get("dimensions")
+    blocking_dimensions = (
+        {name for name, body in dimensions.items() if isinstance(body, Mapping) and body.get("blocking") is True}
+        if isinstance(dimensions, Mapping)
+        else set()
+    )
+    bindings = top.get("bindings")
+    if not isinstance(bindings, list):
+        return False
+    for raw in bindings:
+        if not isinstance(raw, Mapping) or raw.get("required", True) is False:
+            continue
+        dimension = raw.get("dimension")
+        if raw.get("blocking") is True or (isinstance(dimension, str) and dimension in blocking_dimensions):
+            return True
+    return False
 
 
 class _Errors:

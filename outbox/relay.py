@@ -7,31 +7,14 @@ Work messages (payload with "task") become Celery task messages; other rows are 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from contextlib import AbstractContextManager
-from typing import Protocol
 
 from django.conf import settings
 
-from outbox.models import OutboxEvent
 from outbox.services import outbox_claim, outbox_mark_failed, outbox_mark_published, outbox_release
-from outbox.transport import BrokerUnavailable, PublishReport
+from outbox.transport import BrokerUnavailable, PublishReport, Transport
 
 log = logging.getLogger(__name__)
-
-
-class Session(Protocol):
-    def publish(self, events: list[OutboxEvent]) -> PublishReport:
-        """Publish `events` and report which the broker confirmed, refused, or could not take (see outbox.transport)."""
-        ...
-
-
-class Transport(Protocol):
-    def batch(self) -> AbstractContextManager[Session]:
-        """A delivery session for one batch (for RabbitMQ, a connection, possibly kept from the last batch);
-        raises `BrokerUnavailable` when the broker cannot be reached."""
-        ...
 
 
 BROKER_DOWN_DELAY_S = 2.0
@@ -80,36 +63,3 @@ def relay_drain(*, transport: Transport, max_seconds: float | None = None) -> in
         total += n
         if n < settings.VIGILO_OUTBOX_BATCH or time.monotonic() >= deadline:
             return total
-
-
-_kick_hooks: list[threading.Event] = []
-
-
-def relay_kick() -> None:
-    """Wake the relay after a commit: the embedded relay thread, or a Celery relay task in distributed mode.
-
-    Best effort and bounded: a lost kick only costs latency (beat runs the relay every second), so it never
-    waits for a broker that is down (one short connect attempt, no publish retries).
-    """
-    for event in list(_kick_hooks):
-        event.set()
-    if not settings.VIGILO_EMBEDDED and settings.CELERY_BROKER_URL:
-        from outbox.tasks import relay
-        from vigilo_project.celery import app
-
-        timeout = min(settings.VIGILO_PUBLISH_TIMEOUT_S, 2.0)
-        try:
-            with app.connection_for_write(connect_timeout=timeout) as conn:
-                conn.ensure_connection(max_retries=1, timeout=timeout)
-                relay.apply_async(connection=conn, retry=False, expires=10, timeout=timeout, confirm_timeout=timeout)
-        except Exception as exc:  # boundary: see above
-            log.info("relay kick not sent: %s", exc)
-
-
-def register_kick(event: threading.Event) -> None:
-    _kick_hooks.append(event)
-
-
-def unregister_kick(event: threading.Event) -> None:
-    if event in _kick_hooks:
-        _kick_hooks.remove(event)

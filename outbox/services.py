@@ -10,8 +10,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
+from outbox.hooks import kick_hooks_run
 from outbox.models import OutboxEvent
 
 
@@ -36,13 +38,8 @@ def outbox_write(*, messages: list[Message]) -> None:
         ignore_conflicts=True,
         batch_size=1000,
     )
-    transaction.on_commit(_kick)
-
-
-def _kick() -> None:
-    from outbox.relay import relay_kick  # the relay decides how to wake itself (thread or Celery task)
-
-    relay_kick()
+    # Whoever relays registered how to wake it (outbox.hooks); nothing is woken by a rollback.
+    transaction.on_commit(kick_hooks_run)
 
 
 # What the relay reads from a claimed row; the others stay deferred (loaded on access).
@@ -79,7 +76,10 @@ def claim_sql() -> str:
     table = q(meta.db_table)
 
     def col(name: str) -> str:
-        return q(meta.get_field(name).column)
+        field = meta.get_field(name)
+        if not isinstance(field, Field) or field.column is None:
+            raise LookupError(f"{name} is not a column of {meta.db_table}")
+        return q(field.column)
 
     returning = ", ".join(f"{table}.{col(f)}" for f in CLAIM_FIELDS)
     # The status as a literal, as in the index's condition, so that the planner can match the two.

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from typing_extensions import override
 
+from runs.errors import TransitionError
 from runs.models import Case, Dataset, DatasetVersion, EvaluatorResult, Execution, Profile, ProfileVersion, Run
 from runs.selectors import run_progress
 from runs.services import run_cancel
-from runs.transitions import TransitionError
 from vigilo_project.admin_base import ReadOnlyAdmin
 
 GATE_COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "pending": "#6e7781"}
 STATUS_COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#bf8700"}
 BINS = 10
+
+if TYPE_CHECKING:
+    # The inlines are generic (child model, parent model) only in django-stubs; at runtime they cannot be subscripted.
+    _ResultInlineBase = admin.StackedInline[EvaluatorResult, Execution]
+    _DatasetVersionInlineBase = admin.TabularInline[DatasetVersion, Dataset]
+    _ProfileVersionInlineBase = admin.TabularInline[ProfileVersion, Profile]
+else:
+    _ResultInlineBase = admin.StackedInline
+    _DatasetVersionInlineBase = _ProfileVersionInlineBase = admin.TabularInline
 
 
 def badge(text: str, color: str) -> str:
@@ -77,7 +89,7 @@ class RunAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ["cancel_runs"]
     list_select_related = ["profile_version__profile"]
-    readonly_fields = [
+    readonly_fields = (
         "id",
         "name",
         "state",
@@ -94,7 +106,7 @@ class RunAdmin(ReadOnlyAdmin):
         "started_at",
         "finished_at",
         "executions_link",
-    ]
+    )
     fields = readonly_fields
 
     @admin.display(description="gate", ordering="gate")
@@ -131,7 +143,7 @@ class RunAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">{} executions</a>', url, run.expected_executions)
 
     @admin.action(description="Cancel selected runs")
-    def cancel_runs(self, request, queryset: QuerySet[Run]) -> None:
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         done, refused = 0, []
         for run in queryset:
             try:
@@ -144,7 +156,9 @@ class RunAdmin(ReadOnlyAdmin):
         if refused:
             self.message_user(request, f"not cancellable: {', '.join(refused)}", messages.WARNING)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         run = Run.objects.filter(pk=object_id).first() if _is_uuid(object_id) else None
         if run is not None:
             extra_context = {**(extra_context or {}), **self.verdict_context(run)}
@@ -171,11 +185,15 @@ class RunAdmin(ReadOnlyAdmin):
                     "chart": histogram_svg(values),
                 }
             )
+        reasons = [r for r in verdict.get("reasons") or [] if isinstance(r, dict)]
+        warnings = [w for w in verdict.get("warnings") or [] if isinstance(w, dict)]
+        cases = example_cases(run=run, entries=[*reasons, *warnings])
         return {
             "vigilo_run": run,
             "vigilo_gate": badge(run.gate, GATE_COLORS.get(run.gate, "#6e7781")),
             "vigilo_verdict": verdict,
-            "vigilo_reasons": verdict.get("reasons", []),
+            "vigilo_reasons": [with_case_links(r, cases=cases) for r in reasons],
+            "vigilo_warnings": [with_case_links(w, cases=cases) for w in warnings],
             "vigilo_scorecard": verdict.get("scorecard", []),
             "vigilo_counts": verdict.get("counts", {}),
             "vigilo_dimensions": dimensions,
@@ -183,9 +201,30 @@ class RunAdmin(ReadOnlyAdmin):
         }
 
 
-def _is_uuid(value: str) -> bool:
-    import uuid
+def example_cases(*, run: Run, entries: list[dict[str, Any]]) -> dict[str, str]:
+    """The case id of every example execution of these reasons (or warnings), by execution id as the verdict
+    stores it, in one query. Looked up rather than read from the entries, so verdicts stored before they named
+    their cases show case ids too; only this run's executions count."""
+    ids = {str(example) for entry in entries for example in entry.get("examples") or []}
+    pks = [int(i) for i in ids if i.isascii() and i.isdigit() and len(i) <= 18]
+    if not pks:
+        return {}
+    rows = Execution.objects.filter(run=run, pk__in=pks).values_list("pk", "case_id")
+    return {str(pk): case_id for pk, case_id in rows}
 
+
+def with_case_links(entry: dict[str, Any], *, cases: dict[str, str]) -> dict[str, Any]:
+    """A reason or warning with `case_links`: its examples, in order, as case ids linking to their execution's
+    admin page (the template escapes both). An example whose execution is not in the run is left out."""
+    links = [
+        {"case_id": cases[str(e)], "url": reverse("admin:runs_execution_change", args=[str(e)])}
+        for e in entry.get("examples") or []
+        if str(e) in cases
+    ]
+    return {**entry, "case_links": links}
+
+
+def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(str(value))
     except ValueError:
@@ -193,11 +232,11 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-class ResultInline(admin.StackedInline):
+class ResultInline(_ResultInlineBase):
     model = EvaluatorResult
     extra = 0
     can_delete = False
-    fields = [
+    readonly_fields = (
         "binding_id",
         "attempt",
         "outcome",
@@ -213,13 +252,13 @@ class ResultInline(admin.StackedInline):
         "duration_ms",
         "fuel_used",
         "isolation",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Execution | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Execution | None = None) -> bool:
         return False
 
 
@@ -229,7 +268,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
     list_filter = ["aggregate__status"]
     search_fields = ["case_id", "run__id"]
     list_select_related = ["aggregate", "run"]
-    readonly_fields = [
+    readonly_fields = (
         "run",
         "case_id",
         "ordinal",
@@ -239,7 +278,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
         "reasons",
         "agent_call",
         "snapshot",
-    ]
+    )
     fields = readonly_fields
     inlines = [ResultInline]
 
@@ -260,14 +299,29 @@ class ExecutionAdmin(ReadOnlyAdmin):
         agg = getattr(e, "aggregate", None)
         return "; ".join(agg.reasons) if agg else "-"
 
+    @override  # Django's signature, positional arguments and all
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Execution | None = None,
+    ) -> HttpResponse:
+        # The page is named by its case, as the run page's reasons link to it, not by the internal id.
+        if obj is not None:
+            context = {**context, "subtitle": f"case {obj.case_id}"}
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
-class DatasetVersionInline(admin.TabularInline):
+
+class DatasetVersionInline(_DatasetVersionInlineBase):
     model = DatasetVersion
     extra = 0
     can_delete = False
-    fields = readonly_fields = ["content_hash", "case_count", "created_at"]
+    fields = readonly_fields = ("content_hash", "case_count", "created_at")
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Dataset | None = None) -> bool:
         return False
 
 
@@ -289,13 +343,13 @@ class CaseAdmin(ReadOnlyAdmin):
     search_fields = ["case_id"]
 
 
-class ProfileVersionInline(admin.TabularInline):
+class ProfileVersionInline(_ProfileVersionInlineBase):
     model = ProfileVersion
     extra = 0
     can_delete = False
-    fields = readonly_fields = ["content_hash", "created_at"]
+    fields = readonly_fields = ("content_hash", "created_at")
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Profile | None = None) -> bool:
         return False
 
 
@@ -308,5 +362,5 @@ class ProfileAdmin(ReadOnlyAdmin):
 @admin.register(ProfileVersion)
 class ProfileVersionAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "created_at"]
-    readonly_fields = ["profile", "content_hash", "source", "created_at"]
+    readonly_fields = ("profile", "content_hash", "source", "created_at")
     fields = readonly_fields

@@ -218,6 +218,9 @@ class EvaluatorResult(models.Model):
         ]
         indexes = [models.Index(fields=["run", "shard"], name="result_run_shard")]
 
+    def __str__(self) -> str:
+        return f"binding {self.binding_id} (attempt {self.attempt})"
+
 
 class ExecutionAggregate(models.Model):
     class Status(models.TextChoices):

@@ -3,27 +3,56 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import Any, Protocol
 from xml.etree import ElementTree as ET
 
 from runs.models import EvaluatorResult, Execution, Run
+from vigilo_project import exitcodes
 
-EXIT_PASS, EXIT_GATE_FAILED, EXIT_OPERATIONAL, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+class TextOut(Protocol):
+    """Where a report is written: a text stream, or a management command's stdout (Django's OutputWrapper)."""
+
+    def write(self, text: str, /) -> object: ...
 
 
 def exit_code(run: Run) -> int:
     if run.state in (Run.State.FAILED, Run.State.CANCELLED):
-        return EXIT_OPERATIONAL
+        return exitcodes.OPERATIONAL
     if run.state != Run.State.COMPLETED:
-        return EXIT_TIMEOUT
-    return EXIT_PASS if run.gate == Run.Gate.PASS else EXIT_GATE_FAILED
+        return exitcodes.TIMEOUT
+    return exitcodes.OK if run.gate == Run.Gate.PASS else exitcodes.FAILED
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def verdict_table(*, run: Run, out: TextIO) -> None:
+def _examples(finding: dict[str, Any]) -> str:
+    """The "; e.g. cases a, b" of a reason or a warning, or nothing when it has no example. A verdict stored
+    before reasons named their cases shows its execution ids instead."""
+    cases = finding.get("cases")
+    label, shown = ("cases", cases) if cases is not None else ("executions", finding.get("examples") or [])
+    names = ", ".join(str(name) for name in shown[:5])
+    return f"; e.g. {label} {names}" if names else ""
+
+
+def _usd(cost: float) -> str:
+    return f"${cost:.4f}" if cost >= 0.01 or cost == 0 else f"${cost:.6f}"
+
+
+def _usage_line(usage: dict[str, Any] | None) -> str:
+    """The model calls' totals (evaluators.model_broker.usage_summary), "" for a run that called no model."""
+    if not usage or not usage.get("calls"):
+        return ""
+    return (
+        f"model usage: {usage['calls']} call(s) ({usage.get('cached_calls', 0)} cached), "
+        f"{usage.get('total_tokens', 0):,} tokens ({usage.get('input_tokens', 0):,} in, "
+        f"{usage.get('output_tokens', 0):,} out), cost {_usd(float(usage.get('cost_usd') or 0.0))}"
+    )
+
+
+def verdict_table(*, run: Run, out: TextOut) -> None:
     verdict = run.verdict or {}
     counts = verdict.get("counts", {})
     gate = (verdict.get("gate") or run.gate).upper()
@@ -47,8 +76,12 @@ def verdict_table(*, run: Run, out: TextIO) -> None:
     if reasons:
         out.write("\n  why the gate failed:\n")
         for r in reasons:
-            examples = ", ".join(r.get("examples", [])[:5])
-            out.write(f"  - [{r['code']}] {r['message']} (count {r['count']}; e.g. executions {examples})\n")
+            out.write(f"  - [{r['code']}] {r['message']} (count {r['count']}{_examples(r)})\n")
+    warnings = verdict.get("warnings", [])
+    if warnings:
+        out.write("\n  warnings:\n")
+        for w in warnings:
+            out.write(f"  - [{w['code']}] {w['message']} (count {w['count']}{_examples(w)})\n")
     isolation = verdict.get("isolation") or {}
     if isolation.get("instance_reuse"):
         out.write(
@@ -67,6 +100,9 @@ def verdict_table(*, run: Run, out: TextIO) -> None:
             f"\n  agent ({agent['protocol']} at {agent['url']}): {agent['outputs']} output(s) produced, "
             f"{agent['failed']} case(s) without output (agent_error)\n"
         )
+    usage = _usage_line(verdict.get("model_usage"))
+    if usage:
+        out.write(f"\n  {usage}\n")
     worst = [w for w in verdict.get("worst", []) if w.get("status") != "passed"]
     if worst:
         out.write("\n  worst executions:\n")
@@ -170,4 +206,23 @@ def junit_xml(*, run: Run) -> bytes:
             ET.SubElement(case, "failure", message="; ".join(e["reasons"])[:500] or "failed").text = detail
         elif e["status"] in ("error", None):
             ET.SubElement(case, "error", message="; ".join(e["reasons"])[:500] or "not evaluated").text = detail
-    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)  # typeshed: Any for a named encoding
+    return xml
+
+
+def compare_table(*, compare: dict[str, Any], out: TextOut) -> None:
+    """A run compared with a baseline (`runs.selectors.run_compare`), in the lines the CI client prints."""
+    out.write(
+        f"  compared with baseline {compare['baseline']}: {compare['changed']} of {compare['cases_compared']} cases "
+        "changed status\n"
+    )
+    for transition, count in compare.get("transitions", {}).items():
+        out.write(f"    {transition}: {count}\n")
+    for name, d in compare.get("dimensions", {}).items():
+        delta = d.get("delta")
+        out.write(
+            f"    {name:<18} mean {_fmt(d.get('mean'))} (baseline {_fmt(d.get('baseline_mean'))}, "
+            f"delta {'-' if delta is None else f'{delta:+.3f}'})\n"
+        )
+    for change in compare.get("changes", [])[:10]:
+        out.write(f"    {change['case_id']}: {change['baseline_status']} -> {change['status']}\n")

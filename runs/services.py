@@ -1,50 +1,40 @@
-"""Writes for runs: creation (with its dispatch rows), state transitions, cancellation, lease recovery."""
+"""Writes of runs: datasets and profiles stored, a run created with its chunks, executions and dispatch rows,
+marked running, cancelled, finalized with its verdict. Each state change writes its outbox rows in the same
+transaction."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gating.profile import ProfileSpec
-from outbox.services import Message, outbox_write
-from runs.ingest import Pin, ValidationFailed, profile_check
-from runs.models import SHARDS, Case, Chunk, DatasetVersion, Execution, ProfileVersion, Run
+from outbox.services import outbox_write
+from runs.errors import IdempotencyConflict, TransitionError, ValidationFailed
+from runs.ingest import dataset_parse, profile_load_yaml
+from runs.messages import chunk_ready_message, run_event
+from runs.models import SHARDS, Case, Chunk, Dataset, DatasetVersion, Execution, Profile, ProfileVersion, Run
+from runs.pins import profile_check
+from runs.selectors import run_verdict
 from runs.targets import target_parse
-from runs.transitions import TransitionError, transition
-
-
-class IdempotencyConflict(ValueError):
-    """The idempotency key was used before with a different request."""
+from runs.transitions import transition
+from vigilo_project.bulk import bulk_insert
+from vigilo_project.gcpause import gc_paused
 
 
 def shard_of(run_id: uuid.UUID) -> int:
     return int(hashlib.sha256(str(run_id).encode()).hexdigest(), 16) % SHARDS
 
 
-def chunk_ready_message(*, chunk: Chunk, generation: int) -> Message:
-    """The work message for a chunk; `generation` makes each (re)dispatch its own outbox row."""
-    return Message(
-        topic="chunk.ready",
-        dedupe_key=f"chunk.ready:{chunk.id}:{generation}",
-        payload={"task": "runs.process_chunk", "args": [chunk.id], "run_id": str(chunk.run_id)},
-        shard=chunk.shard,
-    )
-
-
-def run_event(*, run: Run, topic: str, payload: dict[str, Any] | None = None) -> Message:
-    body = {"run_id": str(run.id), "state": run.state, "gate": run.gate, **(payload or {})}
-    return Message(topic=topic, dedupe_key=f"{topic}:{run.id}", payload=body, shard=run.shard)
-
-
-def _request_hash(dataset_version: DatasetVersion, profile_version: ProfileVersion, name: str, options: dict) -> str:
+def _request_hash(
+    dataset_version: DatasetVersion, profile_version: ProfileVersion, name: str, options: dict[str, Any]
+) -> str:
     raw = json.dumps([dataset_version.id, profile_version.id, name, options], sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -123,7 +113,7 @@ def run_create(
             if not all(c.pk for c in chunks):  # backends without RETURNING
                 chunks = list(Chunk.objects.filter(run=run).order_by("index"))
             _executions_create(run=run, chunks=chunks, chunk_size=chunk_size, dataset_version=dataset_version)
-            outbox_write(messages=[chunk_ready_message(chunk=c, generation=0) for c in chunks])
+            outbox_write(messages=[chunk_ready_message(chunk=c, generation="0") for c in chunks])
     except IntegrityError:
         if idempotency_key:  # a concurrent request with the same key won
             return run_create(
@@ -210,12 +200,6 @@ def _executions_create(*, run: Run, chunks: list[Chunk], chunk_size: int, datase
     )
 
 
-def _pins(run: Run) -> dict[str, Pin]:
-    return {
-        bid: Pin(bid, p["reference"], p["version_id"], p["digest"], p.get("pure", False)) for bid, p in run.pins.items()
-    }
-
-
 def run_mark_running(*, run_id: uuid.UUID) -> bool:
     """pending -> running, with the `run.started` event. False when the run is already past pending."""
     with transaction.atomic():
@@ -230,8 +214,6 @@ def run_mark_running(*, run_id: uuid.UUID) -> bool:
 
 def run_cancel(*, run_id: uuid.UUID, reason: str = "cancelled by request") -> Run:
     """Cancel a pending or running run: its unfinished chunks are cancelled and workers stop at their next write."""
-    from runs.processing import run_verdict
-
     with transaction.atomic():
         transition(
             model=Run,
@@ -251,106 +233,78 @@ def run_cancel(*, run_id: uuid.UUID, reason: str = "cancelled by request") -> Ru
     return run
 
 
-def chunks_reap(*, now: Any = None) -> dict[str, int]:
-    """Return expired leases to pending (re-dispatched through the outbox), or fail chunks past the limit."""
-    from runs.processing import run_finalize_if_done
-
-    now = now or timezone.now()
-    recovered = failed = 0
-    expired = Chunk.objects.filter(state=Chunk.State.LEASED, leased_until__lt=now).values_list(
-        "id", "run_id", "lease_token", "recovery_count"
-    )
-    for chunk_id, run_id, token, recoveries in list(expired[:1000]):
-        guard = {"lease_token": token, "leased_until__lt": now}
-        with transaction.atomic():
-            try:
-                if recoveries >= settings.VIGILO_MAX_RECOVERIES:
-                    transition(
-                        model=Chunk,
-                        pk=chunk_id,
-                        to=Chunk.State.FAILED,
-                        guard=guard,
-                        lease_token=None,
-                        failure_reason=f"lease expired {recoveries + 1} times (recovery limit "
-                        f"{settings.VIGILO_MAX_RECOVERIES}): workers kept dying or stalling on this chunk",
-                    )
-                    failed += 1
-                else:
-                    transition(
-                        model=Chunk,
-                        pk=chunk_id,
-                        to=Chunk.State.PENDING,
-                        guard=guard,
-                        lease_token=None,
-                        leased_until=None,
-                        recovery_count=recoveries + 1,
-                        dispatched_at=timezone.now(),
-                    )
-                    chunk = Chunk.objects.get(pk=chunk_id)
-                    outbox_write(messages=[chunk_ready_message(chunk=chunk, generation=recoveries + 1)])
-                    recovered += 1
-            except TransitionError:
-                continue  # the worker completed or renewed it meanwhile
-        if recoveries >= settings.VIGILO_MAX_RECOVERIES:
-            run_finalize_if_done(run_id=run_id)
-    return {"recovered": recovered, "failed": failed, "redispatched": chunks_redispatch_stale(now=now)}
+def run_finalize_if_done(*, run_id: uuid.UUID) -> bool:
+    """When no chunk is pending or leased: compute the verdict and end the run, exactly once."""
+    if Chunk.objects.filter(run_id=run_id, state__in=[Chunk.State.PENDING, Chunk.State.LEASED]).exists():
+        return False
+    with transaction.atomic():
+        try:
+            transition(model=Run, pk=run_id, to=Run.State.FINALIZING)
+        except TransitionError:
+            return False  # another finalizer won, or the run was cancelled
+        run = Run.objects.select_related("profile_version").get(pk=run_id)
+        verdict = run_verdict(run=run)
+        failed = verdict["operational_failure"]
+        final = Run.State.FAILED if failed else Run.State.COMPLETED
+        gate = Run.Gate.PASS if verdict["gate"] == "pass" else Run.Gate.FAIL
+        transition(
+            model=Run,
+            pk=run_id,
+            to=final,
+            gate=gate,
+            verdict=verdict,
+            finished_at=timezone.now(),
+            failure_reason=run.failure_reason
+            or ("; ".join(r["message"] for r in verdict["reasons"] if r["code"] == "chunks_failed")),
+        )
+        run.refresh_from_db()
+        summary = {"counts": verdict["counts"]}
+        outbox_write(
+            messages=[
+                run_event(run=run, topic="run.completed" if not failed else "run.failed", payload=summary),
+                run_event(run=run, topic="gate.decided", payload=summary),
+            ]
+        )
+    return True
 
 
-def chunks_redispatch_stale(*, now: Any) -> int:
-    """Write a new chunk.ready for pending chunks whose message was lost.
-
-    A message can be consumed without effect (the task crashed before claiming, an embedded process exited
-    with work queued): the chunk then stays pending. Claiming is guarded, so a duplicate costs nothing, but a
-    chunk that merely waits in a long queue is not lost. A pending chunk dispatched before the window is
-    redispatched when the queue has moved past it (the queue is first in, first out: a chunk dispatched after
-    it was already claimed), or when nothing at all is in progress or finished during the window.
-    """
-    cutoff = now - timedelta(seconds=settings.VIGILO_STALE_DISPATCH_SECONDS)
-    stale = Chunk.objects.filter(
-        state=Chunk.State.PENDING, dispatched_at__lt=cutoff, run__state__in=[Run.State.PENDING, Run.State.RUNNING]
-    )
-    busy = Chunk.objects.filter(Q(state=Chunk.State.LEASED) | Q(completed_at__gte=cutoff)).exists()
-    if busy:
-        overtaken = Chunk.objects.filter(dispatched_at__gt=OuterRef("dispatched_at")).exclude(state=Chunk.State.PENDING)
-        stale = stale.filter(Exists(overtaken))
-    stale = stale.order_by("dispatched_at").values_list("id", "redispatch_count")
-    count = 0
-    for chunk_id, n in list(stale[:1000]):
-        with transaction.atomic():
-            updated = Chunk.objects.filter(
-                pk=chunk_id, state=Chunk.State.PENDING, redispatch_count=n, dispatched_at__lt=cutoff
-            ).update(redispatch_count=n + 1, dispatched_at=now)
-            if updated:
-                chunk = Chunk.objects.get(pk=chunk_id)
-                outbox_write(messages=[chunk_ready_message(chunk=chunk, generation=f"stale-{n + 1}")])
-                count += 1
-    return count
+# -- datasets and profiles -------------------------------------------------------------------------------------
 
 
-def lease_until() -> Any:
-    return timezone.now() + timedelta(seconds=settings.VIGILO_LEASE_SECONDS)
+@gc_paused()  # every case and row lives until the insert: see vigilo_project/gcpause.py
+def dataset_import(*, name: str, text: str) -> tuple[DatasetVersion, bool]:
+    """Create (or find) the dataset version for this content. Returns (version, created)."""
+    if not name or len(name) > 200:
+        raise ValidationFailed("dataset", [("name", "required, at most 200 characters")])
+    cases = dataset_parse(text=text)
+    canonical = "\n".join(json.dumps(c, sort_keys=True, separators=(",", ":")) for c in cases)
+    content_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    with transaction.atomic():
+        dataset, _ = Dataset.objects.get_or_create(name=name)
+        existing = DatasetVersion.objects.filter(dataset=dataset, content_hash=content_hash).first()
+        if existing is not None:
+            return existing, False
+        version = DatasetVersion.objects.create(dataset=dataset, content_hash=content_hash, case_count=len(cases))
+        bulk_insert(
+            [Case(dataset_version=version, ordinal=i, case_id=c["id"], data=c) for i, c in enumerate(cases)],
+            ignore_conflicts=False,  # case ids were checked unique; a conflict would be a bug, not a retry
+            batch_size=2000,
+        )
+    return version, True
 
 
-def runs_finalize_stalled(*, limit: int = 100) -> int:
-    """Finalize runs whose chunks have all ended but which were never finalized.
-
-    The last chunk's worker finalizes its run right after completing it; a worker that dies (or loses its
-    database connection) between the two leaves the run running with nothing left to do. The reaper calls this.
-    """
-    from runs.processing import run_finalize_if_done
-
-    open_chunks = Chunk.objects.filter(run_id=OuterRef("pk"), state__in=[Chunk.State.PENDING, Chunk.State.LEASED])
-    stalled = (
-        Run.objects.filter(state__in=[Run.State.PENDING, Run.State.RUNNING])
-        .filter(~Exists(open_chunks))
-        .values_list("id", flat=True)
-    )
-    return sum(1 for run_id in list(stalled[:limit]) if run_finalize_if_done(run_id=run_id))
-
-
-def periodic_reap() -> dict[str, int]:
-    """What the reaper does every few seconds (beat's `runs.reap_leases`, the embedded relay thread, and the
-    `reap_leases` command): expired leases, stalled finalizations, expired shared model responses."""
-    from evaluators.model_broker import model_responses_expire
-
-    return {**chunks_reap(), "finalized": runs_finalize_stalled(), "model_responses_expired": model_responses_expire()}
+def profile_import(*, text: str) -> tuple[ProfileVersion, bool]:
+    """Validate a YAML profile (structure and registry) and store it. Returns (version, created)."""
+    document = profile_load_yaml(text=text)
+    profile, _ = profile_check(document=document)
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    content_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    with transaction.atomic():
+        row, _ = Profile.objects.get_or_create(name=profile.name)
+        existing = ProfileVersion.objects.filter(profile=row, content_hash=content_hash).first()
+        if existing is not None:
+            return existing, False
+        version = ProfileVersion.objects.create(
+            profile=row, content_hash=content_hash, source=text, document=json.loads(canonical)
+        )
+    return version, True

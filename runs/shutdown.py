@@ -3,11 +3,11 @@
 Celery's warm shutdown (SIGTERM to the main process) stops consuming and waits for running tasks. Each pool
 process also learns of the shutdown (the main process forwards SIGTERM to it; an orchestrator that signals the
 whole process group reaches it directly): from then on the chunk it is processing gets VIGILO_SHUTDOWN_GRACE_S
-to complete, after which `runs.processing` releases it (`chunk_release`: back to pending with a fresh
+to complete, after which `runs.engine` releases it (`chunk_release`: back to pending with a fresh
 `chunk.ready`) so another worker takes it over at once instead of after the lease expires. A second SIGTERM to a
 pool process kills it (the lease reaper then recovers its chunk).
 
-Plain state, no Django import at module level: `vigilo_project.celery` installs the signal handlers.
+Plain state and signal handlers, no database: `vigilo_project.celery` installs them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ import signal
 import threading
 import time
 from typing import Any
+
+import billiard.process
+from celery import signals
+from django.conf import settings
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +54,6 @@ def stop_reset() -> None:
 
 
 def _grace_s() -> float:
-    from django.conf import settings
-
     return float(settings.VIGILO_SHUTDOWN_GRACE_S)
 
 
@@ -67,11 +69,19 @@ def _child_sigterm(signum: int, frame: Any) -> None:
 
 
 _pool_child = False
+_worker_main_pid: int | None = None
+
+
+def _on_worker_init(**_: Any) -> None:
+    global _worker_main_pid
+    _worker_main_pid = os.getpid()
 
 
 def _on_process_init(**_: Any) -> None:
     global _pool_child
-    _pool_child = True
+    # The solo pool sends worker_process_init in the worker's main process too: that process keeps Celery's own
+    # SIGTERM handler (its warm shutdown), or a solo worker would never shut down on the first SIGTERM.
+    _pool_child = os.getpid() != _worker_main_pid
     stop_reset()
 
 
@@ -85,20 +95,19 @@ def _on_task_prerun(**_: Any) -> None:
 def _on_shutting_down(sig: str = "", how: str = "", exitcode: int = 0, **_: Any) -> None:
     if how != "Warm":
         return
-    import billiard.process
-
     for child in billiard.process.active_children():
+        if child.pid is None:  # not started
+            continue
         try:
             os.kill(child.pid, signal.SIGTERM)
-        except (ProcessLookupError, TypeError):
+        except ProcessLookupError:
             continue
     log.warning("warm shutdown: pool processes asked to finish or release their chunks")
 
 
 def install() -> None:
-    """Connect the lifecycle to Celery's worker signals (called by the Celery app module)."""
-    from celery import signals
-
+    """Connect the lifecycle to Celery's worker signals (RunsConfig.ready)."""
+    signals.worker_init.connect(_on_worker_init, weak=False)
     signals.worker_process_init.connect(_on_process_init, weak=False)
     signals.task_prerun.connect(_on_task_prerun, weak=False)
     signals.worker_shutting_down.connect(_on_shutting_down, weak=False)

@@ -2,7 +2,7 @@
 
 A run's target is part of its request (`options["target"]`), checked and completed with its defaults at run
 creation, so the run pins exactly how its outputs were produced. Workers call the endpoint for each such case
-before evaluating it (runs/processing.py); an answer is recorded on the execution at once, so a retried chunk
+before evaluating it (runs/engine.py); an answer is recorded on the execution at once, so a retried chunk
 never asks the agent again for a case it already answered.
 
 Two protocols:
@@ -15,6 +15,10 @@ Two protocols:
   `metadata`.
 
 Secrets never enter the run: `bearer_token_env` names an environment variable of the workers.
+
+Every call is held to the workers' network policy (`VIGILO_NETWORK_POLICY`; by default the target's own host,
+never a link-local or cloud metadata address), narrowed by the target's `network` field when it has one
+(vigilo_project/netpolicy.py). A refusal is the case's `agent_error`, and no request is sent.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from runs.ingest import ValidationFailed, output_normalized, output_problems
+from django.conf import settings
+
+from runs.errors import ValidationFailed
+from runs.ingest import case_size, output_normalized, output_problems, unstorable_values
 from vigilo_project.httpjson import ERROR_BODY_CHARS, CallFailed, JsonClient
+from vigilo_project.netpolicy import AllOf, Policy, PolicyInvalid, policy_parse, policy_resolve, url_host_port
 
 PROTOCOLS = ("vigilo", "openai-chat")
 AGENT_ERROR = "agent_error"  # the error code of every binding's result when the agent gave no output
@@ -49,9 +57,13 @@ class Target:
     max_retries: int = 2
     concurrency: int = 4
     replace_outputs: bool = False
+    network: str | dict[str, list[str]] | None = None  # narrows the workers' policy for this target's calls
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.network is None:  # a target without one is stored (and identifies its run) as before the field
+            del out["network"]
+        return out
 
     def needs_call(self, *, output: Any) -> bool:
         return output is None or self.replace_outputs
@@ -64,7 +76,16 @@ class Answer:
     duration_ms: float
 
 
-def _number(raw: dict, key: str, errors: list, *, default: float, low: float, high: float, integer: bool) -> Any:
+def _number(
+    raw: dict[str, Any],
+    key: str,
+    errors: list[tuple[str, str]],
+    *,
+    default: float,
+    low: float,
+    high: float,
+    integer: bool,
+) -> Any:
     value = raw.get(key, default)
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
@@ -92,7 +113,7 @@ def target_parse(raw: Any) -> Target:
     host = parts.hostname if parts is not None else None
     if parts is None or parts.scheme not in ("http", "https") or not host or not port_ok or parts.fragment:
         errors.append(("target.url", "required: an http(s) URL with a host, at most 2000 characters"))
-    elif not (url.isascii() and url.isprintable()) or " " in url:  # type: ignore[union-attr]
+    elif isinstance(url, str) and (not (url.isascii() and url.isprintable()) or " " in url):
         errors.append(
             (
                 "target.url",
@@ -134,6 +155,8 @@ def target_parse(raw: Any) -> Target:
     timeout_s = _number(raw, "timeout_s", errors, default=60.0, low=0, high=600, integer=False)
     max_retries = _number(raw, "max_retries", errors, default=2, low=0, high=10, integer=True)
     concurrency = _number(raw, "concurrency", errors, default=4, low=1, high=64, integer=True)
+    network = _network(raw.get("network"), url if not any(where == "target.url" for where, _ in errors) else None)
+    errors += network[1]
     if errors:
         raise ValidationFailed("run", errors)
     return Target(
@@ -147,7 +170,33 @@ def target_parse(raw: Any) -> Target:
         max_retries=max_retries,
         concurrency=concurrency,
         replace_outputs=replace,
+        network=network[0],
     )
+
+
+def _network(raw: Any, url: Any) -> tuple[str | dict[str, list[str]] | None, list[tuple[str, str]]]:
+    """The target's `network` policy in canonical form, and what is wrong with it: its entries, or that it
+    refuses the target's own URL whatever the name resolves to."""
+    if raw is None:
+        return None, []
+    try:
+        policy = policy_parse(raw, source="target.network")
+    except PolicyInvalid as exc:
+        return None, [(f"target.network{where}", message) for where, message in exc.problems]
+    if isinstance(url, str):
+        refusal = policy.refusal_before_dns(*url_host_port(url))
+        if refusal is not None:
+            return None, [("target.network", f"refuses the target's own url: {refusal}")]
+    return policy.as_value(), []
+
+
+def target_policy(target: Target) -> Policy:
+    """Where the target's calls may go: the workers' `VIGILO_NETWORK_POLICY` (by default the target's own host and
+    port), narrowed by the target's `network`. Read at each call: the policy is the workers', not the run's."""
+    workers = policy_resolve(settings.VIGILO_NETWORK_POLICY, source="VIGILO_NETWORK_POLICY", configured=[target.url])
+    if target.network is None:
+        return workers
+    return AllOf((workers, policy_parse(target.network, source="target.network")))
 
 
 def target_client(target: Target) -> JsonClient:
@@ -161,7 +210,7 @@ def target_client(target: Target) -> JsonClient:
     )
 
 
-def output_fetch(*, target: Target, client: JsonClient, run_id: str, execution_id: int, case: dict) -> Answer:
+def output_fetch(*, target: Target, client: JsonClient, run_id: str, execution_id: int, case: dict[str, Any]) -> Answer:
     """Ask the agent for one case's output; CallFailed with a message for the user when there is none.
 
     All attempts together take at most (max_retries + 1) x timeout_s.
@@ -183,14 +232,31 @@ def output_fetch(*, target: Target, client: JsonClient, run_id: str, execution_i
         }
         headers["Idempotency-Key"] = f"{run_id}:{case.get('id')}"
     deadline = started + target.timeout_s * (target.max_retries + 1)
-    data, attempts = client.post(url=target.url, body=body, headers=headers, deadline=deadline, call="agent call")
+    data, attempts = client.post(
+        url=target.url, body=body, headers=headers, deadline=deadline, call="agent call", policy=target_policy(target)
+    )
     output = output_from_answer(protocol=target.protocol, data=data)
     return Answer(output=output, attempts=attempts, duration_ms=round((time.monotonic() - started) * 1000, 3))
 
 
 def output_from_answer(*, protocol: str, data: Any) -> dict[str, Any]:
-    """The output in an agent's decoded answer, normalized; CallFailed saying what is wrong with it."""
-    return _from_chat(data) if protocol == "openai-chat" else _from_vigilo(data)
+    """The output in an agent's decoded answer, normalized; CallFailed saying what is wrong with it.
+
+    The output is held to the dataset's case-size limit (`VIGILO_MAX_CASE_BYTES`, measured as compact JSON): it
+    is lowered into every evaluator's sandbox with the case, and the answer's own cap (4 MiB) is far above it.
+    """
+    output = _from_chat(data) if protocol == "openai-chat" else _from_vigilo(data)
+    unstorable, _ = unstorable_values(output)  # what a dataset line may not hold either (NUL, NaN, ...)
+    if unstorable:
+        detail = "; ".join(f"output.{path}: {problem}" if path else problem for path, problem in unstorable[:5])
+        raise CallFailed(f"the agent's output cannot be stored: {detail}")
+    limit: int = settings.VIGILO_MAX_CASE_BYTES
+    size = case_size(json.dumps(output, ensure_ascii=False, separators=(",", ":")))
+    if size > limit:
+        raise CallFailed(
+            f"the agent's output is {size:,} bytes as JSON; the limit is {limit:,} (VIGILO_MAX_CASE_BYTES)"
+        )
+    return output
 
 
 def _messages(target: Target, value: Any) -> list[dict[str, Any]]:

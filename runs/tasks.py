@@ -1,15 +1,16 @@
-"""Thin Celery tasks: ids in, a service call, state in the database."""
+"""Thin Celery tasks: ids in, a call of the engine or the reaper, state in the database."""
 
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from runs.processing import chunk_process
-from runs.services import periodic_reap
+from runs.engine import chunk_evaluate
+from runs.messages import CHUNK_TASK
+from runs.reaper import periodic_reap
 
 
 @shared_task(
-    name="runs.process_chunk",
+    name=CHUNK_TASK,
     bind=True,
     ignore_result=True,
     acks_late=True,
@@ -25,8 +26,8 @@ from runs.services import periodic_reap
     soft_time_limit=settings.VIGILO_CHUNK_TIME_LIMIT_S,
     time_limit=settings.VIGILO_CHUNK_TIME_LIMIT_S + 60,
 )
-def process_chunk(self, chunk_id: int) -> str:
-    return chunk_process(chunk_id=chunk_id)
+def process_chunk(self: object, chunk_id: int) -> str:
+    return chunk_evaluate(chunk_id=chunk_id)
 
 
 @shared_task(name="runs.reap_leases", ignore_result=True)

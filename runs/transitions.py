@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 
+from runs.errors import TransitionError
 from runs.models import Chunk, Run
 
 RS, CS = Run.State, Chunk.State
@@ -34,10 +35,6 @@ CHUNK_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-class TransitionError(RuntimeError):
-    """The row was not in a state (or lease) that allows the change; nothing was written."""
-
-
 def _sources(table: frozenset[tuple[str, str]], to: str) -> list[str]:
     return sorted(src for src, dst in table if dst == to)
 
@@ -64,6 +61,6 @@ def transition(
         allowed = sorted(sources)
     if not allowed:
         raise TransitionError(f"{model.__name__} has no transition into {to}")
-    updated = model.objects.filter(pk=pk, state__in=allowed, **(guard or {})).update(state=to, **fields)
+    updated = model._default_manager.filter(pk=pk, state__in=allowed, **(guard or {})).update(state=to, **fields)
     if updated != 1:
         raise TransitionError(f"{model.__name__} {pk} is not in {allowed} (or the guard failed); cannot go to {to}")

@@ -1,16 +1,18 @@
-"""Shared fixtures: components are built once (cached by source hash in var/build) and published per test."""
+"""Shared fixtures: components are built once (cached by source hash in var/build) and published per test; the
+small dataset, profile and finished run the API and admin tests share."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BUILD_CACHE = REPO / "var" / "cache" / "build"
-GUESTS = REPO / "tests" / "evaluators" / "guests"
+from tests.support.datasets import dataset_text
+from tests.support.paths import BUILD_CACHE, GUESTS, REPO
+from tests.support.processing import process
+from tests.support.profiles import API_PROFILE
+from tests.support.wasm import load
+
 os.environ.setdefault("VIGILO_DATA_DIR", str(REPO / "var" / "test"))
 
 
@@ -44,6 +46,16 @@ def hostile_wasm() -> bytes:
     return component_build(source_dir=GUESTS / "hostile", cache_dir=BUILD_CACHE).read_bytes()
 
 
+@pytest.fixture(scope="module")
+def probe_wasm() -> bytes:
+    """The model-probe guest (a model-evaluator world component)."""
+    from evaluators.build import component_build
+
+    return component_build(
+        source_dir=GUESTS / "model_probe", cache_dir=BUILD_CACHE, world="model-evaluator"
+    ).read_bytes()
+
+
 @pytest.fixture(scope="session")
 def host():
     """A sandbox host with the default limits (tests that need tighter ones pass their own)."""
@@ -52,10 +64,6 @@ def host():
     h = SandboxHost(limits=Limits(), cache_dir=REPO / "var" / "cache" / "cwasm", concurrency=2)
     yield h
     h.close()
-
-
-def load(host, wasm: bytes):
-    return host.load(digest=hashlib.sha256(wasm).hexdigest(), fetch=lambda: wasm)
 
 
 @pytest.fixture
@@ -75,3 +83,24 @@ def published(db, bundled_wasm, native_wasm):
             name=info["name"], version=info["version"], wasm=wasm, pure=folder in pure
         )
     return out
+
+
+@pytest.fixture
+def versions(published):
+    """A dataset version (3 cases, case-1 failing) and the profile version, imported through the services."""
+    from runs.services import dataset_import, profile_import
+
+    dataset, _ = dataset_import(name="api-ds", text=dataset_text(3, failing=(1,)))
+    profile, _ = profile_import(text=API_PROFILE)
+    return dataset, profile
+
+
+@pytest.fixture
+def finished_run(versions):
+    """A run of `versions`, processed to the end."""
+    from runs.services import run_create
+
+    dataset, profile = versions
+    run, _ = run_create(dataset_version=dataset, profile_version=profile, name="finished")
+    process(run)
+    return run

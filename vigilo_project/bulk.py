@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, connection, models, transaction
 
@@ -35,7 +35,7 @@ def bulk_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = True, 
         return
     model = type(objs[0])
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, ignore_conflicts=ignore_conflicts, batch_size=batch_size)
+        model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts, batch_size=batch_size)
         return
     sql, values = _copy_plan(model)
     try:
@@ -52,7 +52,7 @@ def bulk_insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = True, 
     except IntegrityError as exc:
         if not ignore_conflicts or getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
             raise
-        model.objects.bulk_create(objs, ignore_conflicts=True, batch_size=batch_size)
+        model._default_manager.bulk_create(objs, ignore_conflicts=True, batch_size=batch_size)
 
 
 @cache
@@ -60,7 +60,8 @@ def _copy_plan(model: type[models.Model]) -> tuple[str, list[Callable[[models.Mo
     """The COPY statement for the model's columns (all but the primary key) and a value getter per column."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+    columns = [cast(str, f.column) for f in fields]  # a concrete field is one with a column
+    sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
     return sql, [_getter(f) for f in fields]
 
 

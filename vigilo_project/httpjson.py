@@ -7,18 +7,28 @@ Connection failures, timeouts, 429 and 5xx are retried with exponential backoff 
 `Retry-After`; anything else fails at once. Every wait (a concurrency slot, connect, each read, a backoff)
 respects the caller's deadline, because a thread blocked here cannot be interrupted from outside. Plain Python,
 no Django: callers pass their settings in.
+
+Every call names the network policy it is held to (vigilo_project/netpolicy.py). The host is resolved once per
+attempt, every address it resolved to is checked, and the connection goes to a checked address, never to a
+second lookup of the name (a DNS answer that changes in between cannot get round the check); the Host header and
+the TLS server name stay the URL's. A refusal is `CallRefused`, the call's error, and is never retried.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import random
+import socket
+import sys
 import threading
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from vigilo_project.netpolicy import IPAddress, Policy, unmapped
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 20.0
@@ -28,6 +38,10 @@ MAX_RESPONSE_BYTES = 4 << 20
 
 class CallFailed(Exception):
     """The call did not produce a JSON answer; the message says why, for the user."""
+
+
+class CallRefused(CallFailed):
+    """The network policy refused the call before it connected; the message says why. Never retried."""
 
 
 class _Retryable(Exception):
@@ -61,14 +75,17 @@ class JsonClient:
         self.deadline_name = deadline_name
         self._slots = threading.BoundedSemaphore(concurrency)
 
-    def post(self, *, url: str, body: Any, headers: dict[str, str], deadline: float, call: str) -> tuple[Any, int]:
-        """The decoded answer and the number of attempts it took; CallFailed when there is none."""
+    def post(
+        self, *, url: str, body: Any, headers: dict[str, str], deadline: float, call: str, policy: Policy
+    ) -> tuple[Any, int]:
+        """The decoded answer and the number of attempts it took; CallFailed when there is none (CallRefused when
+        `policy` refuses where the URL leads)."""
         payload = json.dumps(body).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
         attempt = 0
         while True:
             try:
-                return self._attempt(url, payload, headers, deadline, call), attempt + 1
+                return self._attempt(url, payload, headers, deadline, call, policy=policy), attempt + 1
             except _Retryable as exc:
                 if attempt >= self.max_retries:
                     raise CallFailed(f"{exc} (gave up after {attempt + 1} attempt{'s' * (attempt > 0)})") from None
@@ -82,18 +99,22 @@ class JsonClient:
                 time.sleep(delay)
                 attempt += 1
 
-    def _attempt(self, url: str, payload: bytes, headers: dict[str, str], deadline: float, call: str) -> Any:
+    def _attempt(
+        self, url: str, payload: bytes, headers: dict[str, str], deadline: float, call: str, *, policy: Policy
+    ) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CallFailed(f"the {self.deadline_name} passed before the {call} could start")
         if not self._slots.acquire(timeout=remaining):
             raise CallFailed(f"no free slot for the {call} before the {self.deadline_name}")
         try:
-            return self._post(url, payload, headers, deadline, call)
+            return self._post(url, payload, headers, deadline, call, policy=policy)
         finally:
             self._slots.release()
 
-    def _post(self, raw_url: str, payload: bytes, headers: dict[str, str], deadline: float, call: str) -> Any:
+    def _post(
+        self, raw_url: str, payload: bytes, headers: dict[str, str], deadline: float, call: str, *, policy: Policy
+    ) -> Any:
         url = urlsplit(raw_url)
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
 
@@ -103,8 +124,13 @@ class JsonClient:
                 raise CallFailed(f"{call} ran into the {self.deadline_name}")
             return min(self.timeout_s, left)
 
-        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(url.hostname, url.port, timeout=budget())
+        if url.hostname is None:  # the callers check their URLs: a URL without a host is a caller's bug
+            raise ValueError(f"{raw_url!r}: no host")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        addresses = _vetted(url.hostname, port, policy, call)
+        conn_cls = _VettedHTTPSConnection if url.scheme == "https" else _VettedHTTPConnection
+        conn = conn_cls(url.hostname, port, timeout=budget())
+        conn.addresses = addresses
         try:
             conn.request("POST", path, body=payload, headers=headers)
             if conn.sock is not None:
@@ -141,3 +167,57 @@ class JsonClient:
             return json.loads(text)
         except ValueError:
             raise CallFailed(f"{self.peer} answered with invalid JSON: {text[:ERROR_BODY_CHARS]}") from None
+
+
+_AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+
+
+def _vetted(host: str, port: int, policy: Policy, call: str) -> list[_AddrInfo]:
+    """Where host:port resolves, every address allowed by `policy`; CallRefused naming the first one that is not.
+
+    A name the policy refuses whatever it resolves to is refused before any lookup.
+    """
+    refusal = policy.refusal_before_dns(host, port)
+    if refusal is not None:
+        raise CallRefused(refusal)
+    try:
+        infos: list[_AddrInfo] = list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP))
+    except OSError as exc:  # gaierror included: DNS trouble is as transient as a refused connection
+        raise _Retryable(f"{call} failed: {host}: {exc}") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = unmapped(ipaddress.ip_address(info[4][0]))
+        if address not in addresses:
+            addresses.append(address)
+    refusal = policy.decide(host, port, addresses)
+    if refusal is not None:
+        raise CallRefused(refusal)
+    return infos
+
+
+class _VettedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the addresses `_vetted` checked, in order, instead of resolving its host again."""
+
+    addresses: list[_AddrInfo]
+
+    def connect(self) -> None:
+        sys.audit("http.client.connect", self, self.host, self.port)
+        failure: OSError | None = None
+        for family, kind, proto, _name, sockaddr in self.addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                failure = exc
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = sock
+            return
+        raise failure or OSError(f"{self.host}: no address to connect to")
+
+
+class _VettedHTTPSConnection(http.client.HTTPSConnection, _VettedHTTPConnection):
+    """HTTPSConnection.connect wraps what `_VettedHTTPConnection.connect` opened, with the URL's host as the TLS
+    server name (and the name the certificate is checked against)."""

@@ -6,12 +6,14 @@ Every `VIGILO_*` setting is listed in docs/operations.md.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import dj_database_url
 from kombu import Exchange, Queue
 
-from vigilo_project.env import env_bool, env_float, env_int, env_str
+from vigilo_project.env import env_bool, env_float, env_int, env_parsed, env_str
+from vigilo_project.netpolicy import policy_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -135,6 +137,9 @@ VIGILO_TIMEOUT_S = env_float("VIGILO_TIMEOUT_S", 5.0, minimum=0.01)
 VIGILO_MAX_LOG_MESSAGES = env_int("VIGILO_MAX_LOG_MESSAGES", 128, minimum=0)
 VIGILO_MAX_LOG_BYTES = env_int("VIGILO_MAX_LOG_BYTES", 4096, minimum=1)
 VIGILO_MAX_OUTPUT_BYTES = env_int("VIGILO_MAX_OUTPUT_BYTES", 1 << 20, minimum=1024)
+# The largest case (a dataset line; an agent's output): measured at 64 MiB, a Python guest runs out of memory on
+# 4 MiB of small JSON values, so datasets get 1 MiB. docs/operations.md has the numbers.
+VIGILO_MAX_CASE_BYTES = env_int("VIGILO_MAX_CASE_BYTES", 1 << 20, minimum=1024)
 VIGILO_SANDBOX_CONCURRENCY = env_int("VIGILO_SANDBOX_CONCURRENCY", os.cpu_count() or 2, minimum=1)
 VIGILO_COMPONENT_CACHE_SIZE = env_int("VIGILO_COMPONENT_CACHE_SIZE", 32, minimum=1)
 # Wasmtime's pooling allocator: instance slots reused instead of mapped and unmapped per invocation.
@@ -249,3 +254,11 @@ VIGILO_MODEL_CACHE_SIZE = env_int("VIGILO_MODEL_CACHE_SIZE", 2048, minimum=0)
 # How long a deterministic answer is shared between worker processes through the database; 0: not shared.
 VIGILO_MODEL_CACHE_TTL_S = env_int("VIGILO_MODEL_CACHE_TTL_S", 7 * 24 * 3600, minimum=0)
 # --- end of the model capability block --------------------------------------------------------------------------
+
+# --- Network policy of every outgoing call (agent targets, model providers): vigilo_project/netpolicy.py --------
+# "default": a call may go only where it is configured to (a model call to the providers above, an agent call to
+# its run's target), never to a link-local or cloud metadata address. Or "allow-all", "deny-all", or a JSON object
+# {"allow": [host, *.domain, IP or CIDR, each optionally :port]}. docs/operations.md has the rules.
+VIGILO_NETWORK_POLICY = env_parsed(
+    "VIGILO_NETWORK_POLICY", "default", partial(policy_setting, source="VIGILO_NETWORK_POLICY")
+)

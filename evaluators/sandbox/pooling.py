@@ -20,6 +20,7 @@ import logging
 import resource
 from dataclasses import dataclass
 
+import wasmtime
 from wasmtime import _ffi as ffi
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,8 @@ def address_space_needed(sizes: PoolSizes) -> int:
     return 2 * (sizes.memories * MEMORY_SLOT_BYTES + tables + instances)
 
 
-def use_pooling(config: object, sizes: PoolSizes | None = None) -> bool:
-    """Switch `config` (a `wasmtime.Config`) to the pooling allocator. False (on-demand) if it cannot be used.
+def use_pooling(config: wasmtime.Config, sizes: PoolSizes | None = None) -> bool:
+    """Switch `config` to the pooling allocator. False (on-demand) if it cannot be used.
 
     The pool reserves its address space when the engine is created, and libwasmtime aborts the process (a
     panic in its C API, not an error) when that fails: under an address-space limit (`ulimit -v`) too small

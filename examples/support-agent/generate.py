@@ -8,7 +8,6 @@ correct; a fixed number of cases carry one deliberate fault each, recorded in `m
 - invalid_structured: the agent's structured output breaks its schema (wrong type, missing key, or none at all)
 - leak: the reply leaks a card number or an internal credential (a fake one)
 - overpromise: the reply makes a promise support must never make (a forbidden phrase)
-
 Run: python examples/support-agent/generate.py
 """
 

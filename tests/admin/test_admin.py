@@ -7,9 +7,10 @@ from django.urls import reverse
 
 from evaluators.models import EvaluatorVersion
 from outbox.models import OutboxEvent
+from runs.admin import example_cases
 from runs.models import Execution, Run
 from runs.services import run_create
-from tests.api.conftest import process
+from tests.support.processing import process
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +78,86 @@ def test_run_page_shows_reasons_dimensions_and_an_svg_histogram(admin_client, ru
     assert "correctness" in html
     assert "0.667" in html
     assert 'name="_save"' not in html  # read-only
+
+
+def test_run_page_reasons_name_their_example_cases_as_links_to_the_execution_page(admin_client, runs):
+    done, _ = runs
+    failed = Execution.objects.get(run=done, case_id="case-1")
+
+    html = admin_client.get(reverse("admin:runs_run_change", args=[done.id])).content.decode()
+
+    url = reverse("admin:runs_execution_change", args=[failed.id])
+    assert (
+        f'[executions_failed]</strong> 1 of 3 executions failed — count 1; e.g. cases <a href="{url}">case-1</a></div>'
+        in html
+    )
+    assert "e.g. executions" not in html
+
+
+def test_reasons_and_warnings_of_a_stored_verdict_link_this_runs_cases_escaped_and_skip_empty_examples(
+    admin_client, runs
+):
+    done, pending = runs
+    failed = Execution.objects.get(run=done, case_id="case-1")
+    passed = Execution.objects.get(run=done, case_id="case-2")
+    elsewhere = Execution.objects.get(run=pending, case_id="case-0")
+    Execution.objects.filter(pk=passed.pk).update(case_id="<b>c&2</b>")
+    # A verdict as older versions stored it: examples are execution ids, no case ids beside them.
+    Run.objects.filter(pk=done.pk).update(
+        verdict={
+            "gate": "fail",
+            "reasons": [
+                {"code": "chunks_failed", "message": "1 chunk(s) failed", "count": 1, "examples": []},
+                {
+                    "code": "executions_failed",
+                    "message": "<i>two</i> failed",
+                    "count": 2,
+                    "examples": [str(passed.id), str(elsewhere.id), "not-an-id", str(failed.id)],
+                },
+            ],
+            "warnings": [{"code": "slow_agent", "message": "the agent was slow", "count": 1, "examples": [failed.id]}],
+        }
+    )
+
+    html = admin_client.get(reverse("admin:runs_run_change", args=[done.id])).content.decode()
+
+    def link(e: Execution, text: str) -> str:
+        return f'<a href="{reverse("admin:runs_execution_change", args=[e.id])}">{text}</a>'
+
+    assert "[chunks_failed]</strong> 1 chunk(s) failed — count 1</div>" in html
+    assert (
+        "[executions_failed]</strong> &lt;i&gt;two&lt;/i&gt; failed — count 2; e.g. cases "
+        f"{link(passed, '&lt;b&gt;c&amp;2&lt;/b&gt;')}, {link(failed, 'case-1')}</div>"
+    ) in html
+    assert "<h2>Warnings</h2>" in html
+    assert (
+        f'vg-warning"><strong>[slow_agent]</strong> the agent was slow — count 1; e.g. cases {link(failed, "case-1")}'
+        in html
+    )
+    assert reverse("admin:runs_execution_change", args=[elsewhere.id]) not in html
+    assert "<b>c&2</b>" not in html
+
+
+def test_the_example_cases_of_every_reason_are_looked_up_in_one_query(runs, django_assert_num_queries):
+    done, _ = runs
+    ids = {e.case_id: str(e.id) for e in Execution.objects.filter(run=done)}
+    entries = [{"examples": [ids["case-0"], ids["case-1"]]}, {"examples": [ids["case-2"]]}, {"examples": []}, {}]
+
+    with django_assert_num_queries(1):
+        cases = example_cases(run=done, entries=entries)
+
+    assert cases == {ids["case-0"]: "case-0", ids["case-1"]: "case-1", ids["case-2"]: "case-2"}
+
+
+def test_execution_page_is_named_by_its_case_and_leads_back_to_its_run(admin_client, runs):
+    done, _ = runs
+    failed = Execution.objects.get(run=done, case_id="case-1")
+
+    html = admin_client.get(reverse("admin:runs_execution_change", args=[failed.id])).content.decode()
+
+    assert "<h2>case case-1</h2>" in html
+    assert f'<a href="{reverse("admin:runs_run_change", args=[done.id])}">done</a>\n&rsaquo; case case-1' in html
+    assert f"Execution object ({failed.id})" not in html
 
 
 def test_execution_page_shows_results_with_measurement_and_findings(admin_client, runs):

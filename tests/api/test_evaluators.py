@@ -33,29 +33,29 @@ def test_publish_a_new_version_then_the_same_bytes_again(bundled_wasm, publisher
         upload = SimpleUploadedFile("c.wasm", wasm, content_type="application/wasm")
         return publisher.post(
             "/api/v1/evaluators/publish/",
-            {"name": "acme/contains", "version": "2.0.0", "file": upload},
+            {"name": "vigilo/contains", "version": "1.0.0", "file": upload},
             format="multipart",
         )
 
     first, again = publish(), publish()
 
     assert first.status_code == 201
-    assert first.json()["reference"] == "acme/contains@2.0.0"
+    assert first.json()["reference"] == "vigilo/contains@1.0.0"
     assert first.json()["created"] is True
     assert again.status_code == 200
     assert again.json()["created"] is False
-    assert EvaluatorVersion.objects.filter(evaluator__namespace="acme").count() == 1
+    assert EvaluatorVersion.objects.filter(evaluator__name="contains").count() == 1
 
 
 def test_publish_can_declare_the_version_pure(bundled_wasm, publisher, db):
     upload = SimpleUploadedFile("c.wasm", bundled_wasm["contains"], content_type="application/wasm")
     response = publisher.post(
         "/api/v1/evaluators/publish/",
-        {"name": "acme/contains", "version": "2.0.0", "file": upload, "pure": "true"},
+        {"name": "vigilo/contains", "version": "1.0.0", "file": upload, "pure": "true"},
         format="multipart",
     )
     assert response.status_code == 201 and response.json()["pure"] is True
-    assert EvaluatorVersion.objects.get(evaluator__name="contains", evaluator__namespace="acme").pure is True
+    assert EvaluatorVersion.objects.get(evaluator__name="contains", evaluator__namespace="vigilo").pure is True
 
 
 def test_publish_refuses_what_is_not_a_component(publisher, db):
@@ -67,6 +67,22 @@ def test_publish_refuses_what_is_not_a_component(publisher, db):
 
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("acme/x@1.0.0 refused")
+    assert not EvaluatorVersion.objects.exists()
+
+
+@pytest.mark.parametrize(("name", "version"), [("acme/other-name", "1.0.0"), ("vigilo/contains", "2.0.0")])
+def test_publish_refuses_a_name_or_version_the_component_does_not_declare(bundled_wasm, publisher, db, name, version):
+    upload = SimpleUploadedFile("c.wasm", bundled_wasm["contains"], content_type="application/wasm")
+
+    response = publisher.post(
+        "/api/v1/evaluators/publish/", {"name": name, "version": version, "file": upload}, format="multipart"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        f"{name}@{version} refused: the component's describe() declares it is vigilo/contains@1.0.0; publish it "
+        "as vigilo/contains@1.0.0, or change name= and version= in its source and build it again"
+    )
     assert not EvaluatorVersion.objects.exists()
 
 

@@ -9,12 +9,12 @@ import pytest
 from django.utils import timezone
 
 from outbox.models import OutboxEvent
-from runs.ingest import dataset_import
 from runs.models import Run
-from runs.services import run_create
+from runs.services import dataset_import, run_create
 from runs.targets import target_parse
-from tests.api.conftest import dataset_text, process
 from tests.support.agent_server import AgentServer
+from tests.support.datasets import dataset_text
+from tests.support.processing import process
 
 pytestmark = pytest.mark.django_db
 

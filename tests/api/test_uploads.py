@@ -6,7 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from runs.models import Case, Dataset, DatasetVersion, ProfileVersion
-from tests.api.conftest import PROFILE, dataset_text
+from tests.support.datasets import dataset_text
+from tests.support.profiles import API_PROFILE
 
 pytestmark = pytest.mark.django_db
 
@@ -97,17 +98,17 @@ def test_datasets_list_and_detail(writer, reader):
 
 
 def test_profile_upload_list_and_detail(published, writer, reader):
-    upload = SimpleUploadedFile("profile.yaml", PROFILE.encode())
+    upload = SimpleUploadedFile("profile.yaml", API_PROFILE.encode())
 
     created = writer.post("/api/v1/profiles/", {"file": upload}, format="multipart")
-    again = writer.generic("POST", "/api/v1/profiles/", PROFILE, content_type="application/yaml")
+    again = writer.generic("POST", "/api/v1/profiles/", API_PROFILE, content_type="application/yaml")
 
     assert created.status_code == 201
     assert again.status_code == 200
     body = created.json()
     assert body["profile"] == "api-test"
     assert body["document"]["bindings"][0]["evaluator"] == "vigilo/contains@1.0.0"
-    assert body["source"] == PROFILE
+    assert body["source"] == API_PROFILE
     listing = reader.get("/api/v1/profiles/").json()
     assert [p["name"] for p in listing["results"]] == ["api-test"]
     detail = reader.get(f"/api/v1/profiles/{body['profile_id']}/").json()
@@ -115,7 +116,7 @@ def test_profile_upload_list_and_detail(published, writer, reader):
 
 
 def test_profile_validation_names_the_field(published, writer):
-    bad = PROFILE.replace("vigilo/contains@1.0.0", "vigilo/nope@1.0.0").replace("weight: 1.0", "weight: -1")
+    bad = API_PROFILE.replace("vigilo/contains@1.0.0", "vigilo/nope@1.0.0").replace("weight: 1.0", "weight: -1")
 
     response = writer.generic("POST", "/api/v1/profiles/", bad, content_type="application/yaml")
 
@@ -126,7 +127,7 @@ def test_profile_validation_names_the_field(published, writer):
 
 
 def test_profile_unknown_evaluator_names_the_binding(published, writer):
-    bad = PROFILE.replace("vigilo/contains@1.0.0", "vigilo/nope@1.0.0")
+    bad = API_PROFILE.replace("vigilo/contains@1.0.0", "vigilo/nope@1.0.0")
 
     response = writer.generic("POST", "/api/v1/profiles/", bad, content_type="application/yaml")
 

@@ -21,8 +21,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-REPO = Path(__file__).resolve().parents[2]
-GEN_DATASET = Path("/work/shared/bench/gen_dataset.py")
+from tests.support.paths import REPO, bench_generator
 
 _db = connections.databases["default"]
 if _db["ENGINE"].endswith("sqlite3") and not (_db.get("TEST") or {}).get("NAME"):
@@ -49,17 +48,18 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_server_url(transactional_db, published, tmp_path):
-    """Start the server (single-process embedded server mode) and yield its URL; stop it before the flush."""
+    """Start `runserver` as a user would (embedded mode, no other setting: it processes its own runs) and yield its
+    URL; stop it before the flush."""
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "VIGILO_EMBEDDED": "true",
-        "VIGILO_EMBEDDED_RUNTIME_IN_SERVER": "true",
         "DJANGO_SETTINGS_MODULE": "vigilo_project.settings",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("CELERY_BROKER_URL", None)
+    env.pop("VIGILO_EMBEDDED_RUNTIME_IN_SERVER", None)  # the default: an embedded server processes its runs
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
@@ -105,8 +105,9 @@ def token(transactional_db):
 def bench_cases(tmp_path_factory):
     """gen_dataset.py cases (10% fail one of contains / regex / json-schema), as Vigilo JSONL: name -> path."""
     src = tmp_path_factory.mktemp("gen")
+    generator = bench_generator()
     subprocess.run(
-        [sys.executable, str(GEN_DATASET), "--n", "20", "3000", "--jsonl-dir", str(src), "--pf-dir", str(src / "pf")],
+        [sys.executable, str(generator), "--n", "20", "3000", "--jsonl-dir", str(src), "--pf-dir", str(src / "pf")],
         check=True,
         capture_output=True,
     )

@@ -90,7 +90,8 @@ def test_exit_1_when_the_gate_fails_and_a_retried_step_reuses_the_run(live_serve
 
     assert first.returncode == 1, first.stdout + first.stderr
     assert "gate FAIL" in first.stdout
-    assert "[executions_failed] 2 of 20 executions failed" in first.stdout
+    assert "[executions_failed] 2 of 20 executions failed (count 2; e.g. cases " in first.stdout
+    assert "e.g. executions" not in first.stdout
     assert again.returncode == 1
     assert "created before" in again.stdout
     assert Run.objects.count() == 1
@@ -283,3 +284,18 @@ def test_a_target_produces_the_outputs_and_a_bad_one_exits_3(live_server_url, to
     assert bad_option.returncode == 3 and "--target-option 'fast': expected KEY=VALUE" in bad_option.stderr
     assert bad_target.returncode == 3 and "target.protocol" in bad_target.stderr
     assert Run.objects.count() == 1
+
+
+@live
+def test_exit_3_for_a_profile_without_a_pass_rule_showing_the_lines_to_add(live_server_url, token, tmp_path):
+    dataset, profile = tmp_path / "cases.jsonl", tmp_path / "ruleless.yaml"
+    dataset.write_text(json.dumps({"id": "c0", "input": "q", "expected": "yes", "output": {"text": "no"}}) + "\n")
+    profile.write_text(exact_match_profile("ci-ruleless").replace("min_execution_score: 1.0\n", ""))
+
+    result = gate("--url", live_server_url, "--token", token, "--dataset", str(dataset), "--profile", str(profile))
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "HTTP 400" in result.stderr
+    assert "  min_execution_score: no pass rule: without one an execution passes" in result.stderr
+    assert "Add `min_execution_score: 1.0` at the top" in result.stderr
+    assert not Run.objects.exists()

@@ -11,9 +11,9 @@ from kombu import Connection, Exchange, Queue
 
 from outbox.models import OutboxEvent
 from outbox.services import Message, outbox_write
-from outbox.transport import EVENTS_EXCHANGE
+from outbox.transport.rabbitmq import EVENTS_EXCHANGE
 from runs.models import Chunk, EvaluatorResult, Run
-from tests.distributed.conftest import assert_exactly_once, create_run, rabbitmq_wait_up, rabbitmqctl, wait_terminal
+from tests.support.distributed import assert_exactly_once, create_run, rabbitmq_wait_up, rabbitmqctl, wait_terminal
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed.conftest import Proc, create_run
+from tests.support.distributed import Proc, create_run
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")

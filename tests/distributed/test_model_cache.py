@@ -8,12 +8,11 @@ import json
 import pytest
 
 from evaluators.models import ModelResponse
-from runs.ingest import dataset_import, profile_import
 from runs.models import EvaluatorResult, Run
-from runs.services import run_create
-from tests.distributed.conftest import assert_exactly_once, wait_terminal
-from tests.runs.test_model_runs import PROFILE
+from runs.services import dataset_import, profile_import, run_create
+from tests.support.distributed import assert_exactly_once, wait_terminal
 from tests.support.openai_provider import OpenAIProvider
+from tests.support.profiles import JUDGE_PROFILE
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 CASES = 40
@@ -36,7 +35,7 @@ def test_answers_outlive_the_workers_that_asked_for_them(cluster, provider):
         for i in range(CASES)
     ]
     dataset, _ = dataset_import(name="shared-cache", text="\n".join(json.dumps(r) for r in rows))
-    profile, _ = profile_import(text=PROFILE)
+    profile, _ = profile_import(text=JUDGE_PROFILE)
 
     def judged_run(tag):
         workers = [cluster.worker(f"{tag}-1", env=env), cluster.worker(f"{tag}-2", env=env)]

@@ -14,8 +14,8 @@ from kombu import Connection, Exchange, Queue
 from outbox.models import OutboxEvent
 from outbox.relay import relay_once
 from outbox.services import Message, outbox_write
-from outbox.transport import EVENTS_EXCHANGE, CeleryTransport
-from tests.distributed.conftest import rabbitmqctl
+from outbox.transport.rabbitmq import EVENTS_EXCHANGE, CeleryTransport
+from tests.support.distributed import rabbitmqctl
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 
@@ -134,7 +134,7 @@ def test_a_batch_of_task_messages_is_published_pipelined_and_every_message_is_qu
 ):
     import amqp.channel
 
-    from outbox.transport import _Publisher
+    from outbox.transport.publisher import Publisher as _Publisher
     from runs.tasks import process_chunk
     from vigilo_project.celery import app
 

@@ -8,11 +8,10 @@ import signal
 
 import pytest
 
-from runs.ingest import dataset_import, profile_import
 from runs.models import Chunk, Execution, Run
-from runs.services import run_create
-from tests.distributed.conftest import assert_exactly_once, wait_terminal
+from runs.services import dataset_import, profile_import, run_create
 from tests.support.agent_server import AgentServer
+from tests.support.distributed import assert_exactly_once, wait_terminal
 from tests.support.profiles import exact_match_profile
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]

@@ -9,15 +9,16 @@ import pytest
 from outbox.embedded import EmbeddedRuntime
 from outbox.models import OutboxEvent
 from runs.models import Run
+from runs.reaper import periodic_reap
 from runs.services import run_create
-from tests.distributed.conftest import assert_exactly_once, comparable_verdict, import_inputs, wait_terminal
+from tests.support.distributed import assert_exactly_once, comparable_verdict, import_inputs, wait_terminal
 
 pytestmark = [pytest.mark.distributed, pytest.mark.django_db(transaction=True)]
 CASES = 2000
 
 
 def _embedded_run(dataset, profile) -> Run:
-    with EmbeddedRuntime(workers=2):
+    with EmbeddedRuntime(workers=2, reap=periodic_reap):
         run, _ = run_create(dataset_version=dataset, profile_version=profile, name="embedded")
         deadline = time.monotonic() + 240
         while not Run.objects.get(pk=run.id).is_terminal:

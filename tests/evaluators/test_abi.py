@@ -6,8 +6,8 @@ import pytest
 from wasmtime import _ffi as ffi
 
 from evaluators.sandbox import abi
-from evaluators.sandbox.host import decode_evaluation
-from tests.conftest import load
+from evaluators.sandbox.decode import decode_evaluation
+from tests.support.wasm import load
 
 CASE = {
     "run_id": "r-1",

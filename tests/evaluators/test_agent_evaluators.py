@@ -7,7 +7,8 @@ import pytest
 from evaluators.build import BUNDLED_DIR, component_build
 from evaluators.management.commands.evaluator_build import world_of
 from evaluators.sandbox import Limits
-from tests.conftest import BUILD_CACHE, load
+from tests.support.paths import BUILD_CACHE
+from tests.support.wasm import load
 
 
 def build(host, folder: str):
@@ -131,7 +132,7 @@ def test_argument_modes(host, trajectory):
     expected = [call("search", q="refund", lang="en")]
 
     def verdict(args, mode):
-        return evaluate(host, trajectory, expected=expected, calls=[("search", args)], args=mode).value
+        return evaluate(host, trajectory, expected=expected, calls=[("search", args)], args=mode).measurement
 
     assert verdict({"lang": "en", "q": "refund"}, "exact") is True
     assert verdict({"q": "refund"}, "exact") is False
@@ -322,16 +323,6 @@ def test_limits_are_respected(host, trajectory):
 
 
 # --- llm-judge (scoring modes and prompts; the HTTP path is in test_model_broker.py) ----------------------
-
-
-@pytest.fixture(scope="module")
-def provider():
-    from tests.support.openai_provider import OpenAIProvider
-
-    server = OpenAIProvider(marker="PINEAPPLE")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

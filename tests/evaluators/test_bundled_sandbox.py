@@ -8,7 +8,7 @@ import random
 import pytest
 
 from evaluators.sandbox import Limits
-from tests.conftest import load
+from tests.support.wasm import load
 
 NAMES = ["contains", "exact-match", "json-match", "json-schema", "levenshtein", "numeric-tolerance", "regex"]
 # The agent evaluators have their own sandbox tests in test_agent_evaluators.py.

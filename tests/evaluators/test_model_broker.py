@@ -9,21 +9,13 @@ import pytest
 
 from evaluators.build import BUNDLED_DIR, component_build
 from evaluators.model_broker import broker_for_binding, providers_parse, usage_summary
-from evaluators.sandbox import Limits
-from evaluators.sandbox.host import CapabilityDenied, ModelCallFailed
-from tests.conftest import BUILD_CACHE, load
-from tests.support.openai_provider import PRICE_IN, PRICE_OUT, OpenAIProvider, configure_providers
+from evaluators.sandbox import CapabilityDenied, Limits, ModelCallFailed
+from tests.support.openai_provider import PRICE_IN, PRICE_OUT, configure_providers
+from tests.support.paths import BUILD_CACHE
+from tests.support.wasm import load
 
 DIGEST = "d" * 64
 GRANT = {"models": ["judge-default"], "max_calls": 2, "max_tokens": 4096}
-
-
-@pytest.fixture(scope="module")
-def provider():
-    server = OpenAIProvider(marker="PINEAPPLE")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -276,3 +268,54 @@ def test_usage_summary_sums_tokens_and_cost(host, judge):
 def test_provider_settings_are_validated(entry, message):
     with pytest.raises(ValueError, match=message):
         providers_parse({"judge-default": entry})
+
+
+# -- the network policy (vigilo_project/netpolicy.py) ------------------------------------------------------
+
+
+def test_deny_all_refuses_the_model_call_without_a_request(settings, provider):
+    settings.VIGILO_NETWORK_POLICY = "deny-all"
+    broker = broker_for_binding(grant=GRANT, evaluator_digest=DIGEST, cache=False)
+    with pytest.raises(ModelCallFailed) as failed:
+        broker.complete(request=request_body(), deadline=time.monotonic() + 5)
+    port = provider.origin.rsplit(":", 1)[1]
+    assert str(failed.value) == (
+        f"network policy refused 127.0.0.1:{port}: VIGILO_NETWORK_POLICY refuses every call (deny-all)"
+    )
+    assert provider.requests == []
+
+
+def test_a_refused_model_call_is_the_judges_error_and_is_not_retried(host, judge, provider, settings):
+    settings.VIGILO_NETWORK_POLICY = {"allow": ["api.openai.com:443"]}
+    inv = judge_run(host, judge, cache=False)
+    assert (inv.outcome, inv.error_code) == ("error", "evaluator_error")
+    assert inv.error_message == (
+        "model_call_failed: network policy refused 127.0.0.1 (loopback address): not allowed by VIGILO_NETWORK_POLICY"
+    )
+    assert provider.requests == [] and inv.model_usage == []
+
+
+def test_a_list_naming_the_provider_admits_it(settings, provider):
+    port = provider.origin.rsplit(":", 1)[1]
+    settings.VIGILO_NETWORK_POLICY = {"allow": ["api.openai.com:443", f"127.0.0.1:{port}"]}
+    broker = broker_for_binding(grant=GRANT, evaluator_digest=DIGEST, cache=False)
+    assert broker.complete(request=request_body(), deadline=time.monotonic() + 5)["cached"] is False
+    assert len(provider.requests) == 1
+
+
+def test_by_default_model_calls_reach_the_configured_providers_but_never_metadata(settings, provider):
+    settings.VIGILO_NETWORK_POLICY = "default"
+    broker = broker_for_binding(grant=GRANT, evaluator_digest=DIGEST, cache=False)
+    broker.complete(request=request_body(), deadline=time.monotonic() + 5)
+    assert len(provider.requests) == 1
+
+    entry = settings.VIGILO_MODEL_PROVIDERS["judge-default"]
+    settings.VIGILO_MODEL_PROVIDERS = {"judge-default": {**entry, "base_url": "http://169.254.169.254/latest"}}
+    metadata = broker_for_binding(grant=GRANT, evaluator_digest=DIGEST, cache=False)
+    with pytest.raises(ModelCallFailed) as failed:
+        metadata.complete(request=request_body(), deadline=time.monotonic() + 5)
+    assert str(failed.value) == (
+        "network policy refused 169.254.169.254 (cloud metadata address): cloud metadata addresses are refused "
+        "unless an entry names them (VIGILO_NETWORK_POLICY=default)"
+    )
+    assert len(provider.requests) == 1

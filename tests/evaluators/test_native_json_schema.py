@@ -15,8 +15,8 @@ import random
 
 import pytest
 
-from tests.conftest import load
-from tests.evaluators.test_native_parity import assert_same, request
+from tests.support.parity import assert_same, request
+from tests.support.wasm import load
 
 SEED = 20261202
 COUNT = 1200

@@ -2,48 +2,89 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
-from evaluators.build import component_build
-from evaluators.models import EvaluatorVersion
+from evaluators.artifacts import artifact_read
+from evaluators.models import Evaluator, EvaluatorVersion
 from evaluators.selectors import ResolveError, evaluator_version_resolve
 from evaluators.semver import Reference, Requirement, Version, VersionError
-from evaluators.services import PublishError, evaluator_version_publish, evaluator_version_set_state
-from runs.ingest import ValidationFailed, profile_import
-from tests.conftest import BUILD_CACHE, GUESTS
+from evaluators.services import PublishError, evaluator_version_publish, evaluator_version_set_state, identity_check
+from runs.errors import ValidationFailed
+from runs.services import profile_import
 
 
-@pytest.fixture(scope="module")
-def probe_wasm() -> bytes:
-    return component_build(
-        source_dir=GUESTS / "model_probe", cache_dir=BUILD_CACHE, world="model-evaluator"
-    ).read_bytes()
+def version_row(name: str, version: str) -> EvaluatorVersion:
+    """A registry row without a component: resolution and states read rows only (publishing is tested below)."""
+    namespace, short = name.split("/")
+    evaluator, _ = Evaluator.objects.get_or_create(namespace=namespace, name=short)
+    parsed = Version.parse(version)
+    return EvaluatorVersion.objects.create(
+        evaluator=evaluator,
+        version=version,
+        major=parsed.major,
+        minor=parsed.minor,
+        patch=parsed.patch,
+        prerelease=parsed.prerelease,
+        digest=hashlib.sha256(f"{name}@{version}".encode()).hexdigest(),
+        size=1,
+        contract_version="1.0.0",
+        world="evaluator",
+    )
 
 
 @pytest.fixture
-def versions(db, hostile_wasm, bundled_wasm):
-    """acme/x published at several versions (different bytes each: the hostile and bundled components)."""
-    blobs = [hostile_wasm, *bundled_wasm.values()]
-    out = {}
-    for version, wasm in zip(["0.9.0", "1.0.0", "1.2.0", "1.10.1", "2.0.0", "2.1.0-rc.1"], blobs, strict=False):
-        out[version], _ = evaluator_version_publish(name="acme/x", version=version, wasm=wasm)
-    return out
+def versions(db):
+    """acme/x at several versions."""
+    return {v: version_row("acme/x", v) for v in ["0.9.0", "1.0.0", "1.2.0", "1.10.1", "2.0.0", "2.1.0-rc.1"]}
 
 
 def test_publishing_records_digest_world_capabilities_and_describe_info(db, hostile_wasm):
-    row, created = evaluator_version_publish(name="acme/hostile", version="1.0.0", wasm=hostile_wasm)
+    row, created = evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=hostile_wasm)
     assert created and row.state == "active"
     assert (row.world, row.capabilities, row.contract_version) == ("evaluator", ["log"], "1.0.0")
     assert row.info["name"] == "tests/hostile" and row.size == len(hostile_wasm)
 
 
 def test_same_bytes_again_is_a_no_op_and_different_bytes_are_refused(db, hostile_wasm, bundled_wasm):
-    first, _ = evaluator_version_publish(name="acme/x", version="1.0.0", wasm=hostile_wasm)
-    again, created = evaluator_version_publish(name="acme/x", version="1.0.0", wasm=hostile_wasm)
+    first, _ = evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=hostile_wasm)
+    again, created = evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=hostile_wasm)
     assert (created, again.pk) == (False, first.pk)
     with pytest.raises(PublishError, match=r"already published with digest .* versions are immutable"):
-        evaluator_version_publish(name="acme/x", version="1.0.0", wasm=bundled_wasm["regex"])
+        evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=bundled_wasm["regex"])
     assert EvaluatorVersion.objects.count() == 1
+
+
+@pytest.fixture
+def empty_store(settings, tmp_path):
+    settings.VIGILO_DATA_DIR = str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "declared"),
+    [
+        ("acme/other-name", "1.0.0", "tests/hostile@1.0.0"),  # the issue's case: accepted under any name
+        ("tests/hostile", "1.0.1", "tests/hostile@1.0.0"),
+        ("tests/hostile", "1.0.0-rc.1", "tests/hostile@1.0.0"),
+    ],
+)
+@pytest.mark.usefixtures("db", "empty_store")
+def test_a_component_is_published_only_as_what_its_describe_declares(hostile_wasm, name, version, declared):
+    with pytest.raises(PublishError) as info:
+        evaluator_version_publish(name=name, version=version, wasm=hostile_wasm)
+    assert str(info.value) == (
+        f"{name}@{version} refused: the component's describe() declares it is {declared}; publish it as "
+        f"{declared}, or change name= and version= in its source and build it again"
+    )
+    assert not EvaluatorVersion.objects.exists()
+    with pytest.raises(FileNotFoundError):  # a refused component is not stored
+        artifact_read(digest=hashlib.sha256(hostile_wasm).hexdigest())
+
+
+def test_a_describe_version_that_is_not_semver_is_refused():
+    with pytest.raises(PublishError, match="declares version 'one', which is not a semantic version"):
+        identity_check(name="acme/x", version=Version.parse("1.0.0"), info={"name": "acme/x", "version": "one"})
 
 
 @pytest.mark.parametrize(
@@ -116,13 +157,14 @@ def test_unknown_names_and_versions_do_not_resolve(versions):
 
 
 def test_a_model_evaluator_lists_model_and_needs_a_grant_in_profiles(db, probe_wasm):
-    row, _ = evaluator_version_publish(name="acme/judge", version="1.0.0", wasm=probe_wasm)
+    row, _ = evaluator_version_publish(name="tests/model-probe", version="1.0.0", wasm=probe_wasm)
     assert (row.world, row.capabilities) == ("model-evaluator", ["log", "model"])
     profile = """
 name: judged
+min_execution_score: 0
 dimensions: {quality: {weight: 1}}
 bindings:
-  - {id: judge, evaluator: acme/judge@1.0.0, dimension: quality}
+  - {id: judge, evaluator: tests/model-probe@1.0.0, dimension: quality}
 """
     with pytest.raises(ValidationFailed) as info:
         profile_import(text=profile)

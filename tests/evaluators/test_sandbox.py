@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from evaluators.build import component_build
-from evaluators.sandbox import ComponentRejected, Limits
-from evaluators.sandbox.host import ModelCallFailed
-from tests.conftest import BUILD_CACHE, GUESTS, load
+from evaluators.sandbox import ComponentRejected, Limits, ModelCallFailed
+from tests.support.paths import BUILD_CACHE, GUESTS
+from tests.support.wasm import load
 
 CASE = {"id": "c1", "input": "q", "expected": None}
 
@@ -228,7 +228,7 @@ def test_under_an_address_space_limit_the_host_allocates_on_demand_instead_of_ab
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30))\n"
         "from evaluators.sandbox import SandboxHost\n"
-        "from tests.conftest import load\n"
+        "from tests.support.wasm import load\n"
         "host = SandboxHost()\n"
         "inv = host.evaluate(load(host, open(sys.argv[1], 'rb').read()), data={'output': {'text': 'ok'}})\n"
         "print(host.pooling, inv.measurement)\n"

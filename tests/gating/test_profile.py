@@ -191,6 +191,7 @@ def test_a_valid_full_profile_parses():
 def test_a_minimal_profile_gets_the_documented_defaults():
     data = {
         "name": "tiny",
+        "min_execution_score": 0,
         "dimensions": {"quality": {}},
         "bindings": [{"id": "q", "evaluator": "acme/check@1", "dimension": "quality"}],
     }
@@ -704,3 +705,135 @@ def test_the_scorecard_label_names_every_selector():
 
     assert gate.label == "dimension=correctness tag=billing"
     assert gate.thresholds == {"min_pass_rate": 0.9, "max_error_rate": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ({"tags": []}, "is required: a non-empty list of tags"),
+        ({"tags": "refund"}, "is required: a non-empty list of tags"),
+        ({"tags": ["refund", ""]}, "is required: a non-empty list of tags"),
+        ({"tag": ["refund"]}, "unknown key (allowed: tags)"),
+        (["refund"], "must be a mapping"),
+    ],
+)
+def test_a_malformed_when_is_refused_naming_it(when, message):
+    data = {
+        "name": "t",
+        "min_execution_score": 1.0,
+        "dimensions": {"d": {}},
+        "bindings": [{"id": "b", "evaluator": "vigilo/check@1.0.0", "dimension": "d", "when": when}],
+    }
+    with pytest.raises(ProfileError) as refused:
+        profile_parse(data=data)
+    where, said = refused.value.errors[0]
+    assert where.startswith("bindings[0].when") and said.startswith(message)
+
+
+# --- the pass rule: a profile says how an execution passes ---
+
+NO_PASS_RULE = (
+    "no pass rule: without one an execution passes whatever its bindings score. Add `min_execution_score: 1.0` at "
+    "the top (an execution passes only when its aggregate reaches it), or `blocking: true` on a binding or a "
+    "dimension (its failure fails the execution); `min_execution_score: 0` keeps scores informational."
+)
+
+
+def ruleless(**top: object) -> dict[str, Any]:
+    """One dimension, one required binding, no min_execution_score and nothing blocking; `top` is added to it."""
+    return {
+        "name": "ruleless",
+        "dimensions": {"quality": {}},
+        "bindings": [{"id": "q", "evaluator": "acme/check@1", "dimension": "quality"}],
+        **top,
+    }
+
+
+def test_a_profile_without_a_pass_rule_is_refused_showing_the_lines_to_add():
+    errors = parse_errors(ruleless())
+
+    assert errors == [("min_execution_score", NO_PASS_RULE)]
+
+
+def test_the_missing_pass_rule_is_reported_with_the_other_problems():
+    data = ruleless()
+    data["bindings"][0]["pass_threshold"] = 2
+
+    errors = parse_errors(data)
+
+    assert errors == [
+        ("bindings[0].pass_threshold", "must be between 0 and 1"),
+        ("min_execution_score", NO_PASS_RULE),
+    ]
+
+
+@pytest.mark.parametrize("score", [0, 0.0, 0.5, 1])
+def test_an_explicit_min_execution_score_is_a_pass_rule_even_zero(score):
+    profile = profile_parse(data=ruleless(min_execution_score=score))
+
+    assert profile.min_execution_score == float(score)
+
+
+def test_a_blocking_binding_is_a_pass_rule_and_the_minimum_stays_zero():
+    data = ruleless()
+    data["bindings"][0]["blocking"] = True
+
+    profile = profile_parse(data=data)
+
+    assert (profile.min_execution_score, profile.bindings[0].blocking) == (0.0, True)
+
+
+def test_a_blocking_dimension_is_a_pass_rule():
+    profile = profile_parse(data=ruleless(dimensions={"quality": {"blocking": True}}))
+
+    assert profile.dimensions["quality"].blocking is True
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        ruleless(
+            fail_on_any_blocking_failure=False,
+            bindings=[{"id": "q", "evaluator": "acme/check@1", "dimension": "quality", "blocking": True}],
+        ),
+        ruleless(fail_on_any_blocking_failure=False, dimensions={"quality": {"blocking": True}}),
+    ],
+    ids=["blocking-binding", "blocking-dimension"],
+)
+def test_blocking_without_fail_on_any_blocking_failure_is_no_pass_rule(data):
+    errors = parse_errors(data)
+
+    assert errors == [
+        (
+            "min_execution_score",
+            NO_PASS_RULE + " (`fail_on_any_blocking_failure: false` makes the blocking bindings informational: "
+            "it is no pass rule)",
+        )
+    ]
+
+
+def test_blocking_without_fail_on_any_blocking_failure_is_allowed_with_an_explicit_minimum():
+    data = ruleless(fail_on_any_blocking_failure=False, dimensions={"quality": {"blocking": True}})
+    data["min_execution_score"] = 0.7
+
+    profile = profile_parse(data=data)
+
+    assert (profile.min_execution_score, profile.fail_on_any_blocking_failure) == (0.7, False)
+
+
+def test_a_blocking_dimension_with_only_diagnostic_bindings_is_no_pass_rule():
+    data = ruleless(
+        dimensions={"quality": {}, "style": {"blocking": True, "weight": 0}},
+        bindings=[
+            {"id": "q", "evaluator": "acme/check@1", "dimension": "quality"},
+            {"id": "tone", "evaluator": "acme/check@1", "dimension": "style", "required": False},
+        ],
+    )
+
+    assert parse_errors(data) == [("min_execution_score", NO_PASS_RULE)]
+
+
+def test_a_stored_document_without_a_pass_rule_still_reads_with_the_old_default():
+    profile = profile_parse(data=ruleless(), require_pass_rule=False)
+
+    assert profile.min_execution_score == 0.0

@@ -23,7 +23,8 @@ from outbox.services import (
     outbox_retry_dead,
     outbox_write,
 )
-from outbox.transport import BrokerUnavailable, EmbeddedTransport, PublishReport
+from outbox.transport import BrokerUnavailable, PublishReport
+from outbox.transport.embedded import EmbeddedTransport
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

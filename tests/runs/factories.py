@@ -9,6 +9,7 @@ from runs.models import Case, Chunk, Dataset, DatasetVersion, Execution, Profile
 
 PROFILE_DOC = {
     "name": "factory",
+    "min_execution_score": 0.0,
     "dimensions": {"main": {"weight": 1.0}},
     "bindings": [{"id": "b", "evaluator": "tests/fake@1.0.0", "dimension": "main"}],
 }

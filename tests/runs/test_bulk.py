@@ -7,13 +7,12 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from runs.models import EvaluatorResult, ExecutionAggregate
-from tests.runs.test_processing import run  # noqa: F401  (fixture)
 from vigilo_project.bulk import bulk_insert
 
 FIELDS = [f.attname for f in EvaluatorResult._meta.concrete_fields if f.attname not in ("id", "created_at")]
 
 
-def results(run, *, attempt: int, binding_id: str) -> list[EvaluatorResult]:  # noqa: F811
+def results(run, *, attempt: int, binding_id: str) -> list[EvaluatorResult]:
     out = []
     for i, execution in enumerate(run.executions.order_by("ordinal")):
         out.append(
@@ -39,7 +38,7 @@ def results(run, *, attempt: int, binding_id: str) -> list[EvaluatorResult]:  # 
     return out
 
 
-def stored(run, binding_id: str) -> list[tuple]:  # noqa: F811
+def stored(run, binding_id: str) -> list[tuple]:
     rows = EvaluatorResult.objects.filter(run=run, binding_id=binding_id).order_by("execution__ordinal")
     return [tuple(v for k, v in row.items() if k != "binding_id") for row in rows.values(*FIELDS)]
 
@@ -48,7 +47,7 @@ def test_uses_copy_on_postgresql():
     assert connection.vendor == "postgresql", "the suite runs on PostgreSQL (make test); this test checks COPY"
 
 
-def test_copy_writes_what_bulk_create_writes(run):  # noqa: F811
+def test_copy_writes_what_bulk_create_writes(run):
     bulk_insert(results(run, attempt=1, binding_id="copy"))
     EvaluatorResult.objects.bulk_create(results(run, attempt=1, binding_id="orm"))
     assert stored(run, "copy") == stored(run, "orm")
@@ -58,7 +57,7 @@ def test_copy_writes_what_bulk_create_writes(run):  # noqa: F811
     assert all(r.created_at is not None for r in EvaluatorResult.objects.filter(binding_id="copy"))
 
 
-def test_a_batch_written_twice_keeps_one_row_each(run):  # noqa: F811
+def test_a_batch_written_twice_keeps_one_row_each(run):
     with transaction.atomic():
         bulk_insert(results(run, attempt=1, binding_id="twice"))
         bulk_insert(results(run, attempt=1, binding_id="twice"))  # a retry after a lost COMMIT
@@ -67,14 +66,14 @@ def test_a_batch_written_twice_keeps_one_row_each(run):  # noqa: F811
     assert EvaluatorResult.objects.filter(binding_id="twice", attempt=2).count() == 2
 
 
-def test_a_partly_written_batch_gets_its_missing_rows(run):  # noqa: F811
+def test_a_partly_written_batch_gets_its_missing_rows(run):
     rows = results(run, attempt=1, binding_id="part")
     bulk_insert(rows[:2])
     bulk_insert(results(run, attempt=1, binding_id="part"))
     assert EvaluatorResult.objects.filter(binding_id="part").count() == 5
 
 
-def test_other_integrity_errors_are_raised(run):  # noqa: F811
+def test_other_integrity_errors_are_raised(run):
     rows = results(run, attempt=1, binding_id="bad")
     rows[3].binding_id = None  # NOT NULL
     with pytest.raises(IntegrityError, match="binding_id"), transaction.atomic():
@@ -82,7 +81,7 @@ def test_other_integrity_errors_are_raised(run):  # noqa: F811
     assert not EvaluatorResult.objects.filter(binding_id="bad").exists()
 
 
-def test_aggregates_round_trip(run):  # noqa: F811
+def test_aggregates_round_trip(run):
     rows = [
         ExecutionAggregate(
             execution=e,

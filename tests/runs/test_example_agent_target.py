@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runs.models import EvaluatorResult, Run
-from tests.runs.test_commands import run_cli
+from tests.support.cli import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agent-target"
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

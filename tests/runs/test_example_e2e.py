@@ -19,10 +19,11 @@ import yaml
 
 from gating.profile import ProfileSpec, profile_parse
 from outbox.embedded import EmbeddedRuntime
-from runs.ingest import dataset_import, profile_import
 from runs.models import Run
-from runs.reports import EXIT_GATE_FAILED, exit_code
-from runs.services import run_create
+from runs.reaper import periodic_reap
+from runs.reports import exit_code
+from runs.services import dataset_import, profile_import, run_create
+from vigilo_project import exitcodes
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
@@ -124,7 +125,7 @@ def test_the_support_agent_example_gives_the_verdict_its_cases_imply(published):
 
     dataset, _ = dataset_import(name="support-agent", text=dataset_text)
     profile_version, _ = profile_import(text=profile_text)
-    with EmbeddedRuntime(workers=2):
+    with EmbeddedRuntime(workers=2, reap=periodic_reap):
         run, _ = run_create(dataset_version=dataset, profile_version=profile_version, name="example")
         deadline = time.monotonic() + WAIT_S
         while not run.is_terminal:
@@ -134,7 +135,7 @@ def test_the_support_agent_example_gives_the_verdict_its_cases_imply(published):
             run.refresh_from_db()
 
     assert (run.state, run.gate) == (Run.State.COMPLETED, Run.Gate.FAIL)
-    assert exit_code(run) == EXIT_GATE_FAILED
+    assert exit_code(run) == exitcodes.FAILED
     statuses = dict(run.executions.values_list("case_id", "aggregate__status"))
     assert statuses == want_status
     verdict = run.verdict

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-import runs.processing
-from runs.ingest import dataset_import, dataset_parse
+import runs.selectors
+from runs.ingest import dataset_parse
+from runs.services import dataset_import
 from vigilo_project.gcpause import gc_paused
 
 
@@ -62,6 +63,7 @@ def test_a_collector_disabled_by_someone_else_stays_disabled():
 
 PROFILE = """
 name: gc
+min_execution_score: 0
 dimensions:
   correctness: {weight: 1.0}
 bindings:
@@ -97,20 +99,19 @@ def test_importing_a_dataset_runs_no_collection(collections):
 
 @pytest.mark.django_db
 def test_the_verdict_is_computed_with_the_collector_paused(published, monkeypatch):
-    from runs.ingest import profile_import
+    from runs.engine import chunk_evaluate
     from runs.models import Run
-    from runs.processing import chunk_process
-    from runs.services import run_create
+    from runs.services import profile_import, run_create
 
     dataset, _ = dataset_import(name="gc-verdict", text=_cases(4))
     profile, _ = profile_import(text=PROFILE)
     run, _ = run_create(dataset_version=dataset, profile_version=profile, name="gc")
     states = []
-    compute = runs.processing.verdict_compute
-    monkeypatch.setattr(runs.processing, "verdict_compute", lambda **kw: states.append(gc.isenabled()) or compute(**kw))
+    compute = runs.selectors.verdict_compute
+    monkeypatch.setattr(runs.selectors, "verdict_compute", lambda **kw: states.append(gc.isenabled()) or compute(**kw))
 
     for chunk in run.chunks.all():
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
 
     run = Run.objects.get(pk=run.id)
     assert run.state == "completed" and run.verdict["counts"]["passed"] == 4

@@ -11,23 +11,16 @@ from evaluators.models import EvaluatorVersion
 from evaluators.sandbox import Limits
 from evaluators.services import PublishError, evaluator_version_publish
 from gating.profile import ProfileError, profile_parse
-from runs.ingest import dataset_import, profile_import
+from runs.engine import chunk_evaluate
 from runs.models import EvaluatorResult, Run
-from runs.processing import chunk_process
 from runs.reports import verdict_table
-from runs.services import run_create
-from tests.conftest import load
-from tests.evaluators.test_registry import probe_wasm  # noqa: F401 - fixture
+from runs.services import dataset_import, profile_import, run_create
+from tests.support.profiles import exact_match_profile
+from tests.support.wasm import load
 
-BASE = """
-name: reuse
-min_execution_score: 1.0
-dimensions:
-  correctness: {weight: 1.0}
-bindings:
-  - id: answer
-    evaluator: vigilo/exact-match@^1.0
-    dimension: correctness
+BASE = exact_match_profile(
+    "reuse",
+    more_bindings="""\
   - id: mentions
     evaluator: vigilo/contains@^1.0
     dimension: correctness
@@ -36,7 +29,8 @@ bindings:
     evaluator: vigilo/regex@^1.0
     dimension: correctness
     config: {value: "^h"}
-"""
+""",
+)
 
 
 def cases(n: int) -> str:
@@ -52,7 +46,7 @@ def run_to_end(*, profile_text: str, dataset_text: str, name: str) -> Run:
     profile, _ = profile_import(text=profile_text)
     run, _ = run_create(dataset_version=dataset, profile_version=profile, name=name)
     for chunk in run.chunks.order_by("index"):
-        assert chunk_process(chunk_id=chunk.id) == "completed"
+        assert chunk_evaluate(chunk_id=chunk.id) == "completed"
     run.refresh_from_db()
     assert run.state == Run.State.COMPLETED
     return run
@@ -73,7 +67,12 @@ def isolation_of(run: Run) -> list[str]:
 
 
 def test_reuse_is_off_unless_the_profile_turns_it_on():
-    doc = {"name": "p", "dimensions": {"d": {}}, "bindings": [{"id": "b", "evaluator": "a/b@1", "dimension": "d"}]}
+    doc = {
+        "name": "p",
+        "min_execution_score": 0,
+        "dimensions": {"d": {}},
+        "bindings": [{"id": "b", "evaluator": "a/b@1", "dimension": "d"}],
+    }
     assert profile_parse(data=doc).instance_reuse is False
     doc["options"] = {"instance_reuse": True, "reuse_recheck_rate": 0.25}
     parsed = profile_parse(data=doc)
@@ -90,7 +89,12 @@ def test_reuse_is_off_unless_the_profile_turns_it_on():
     ],
 )
 def test_bad_reuse_options_are_named(options, path, message):
-    doc = {"name": "p", "dimensions": {"d": {}}, "bindings": [{"id": "b", "evaluator": "a/b@1", "dimension": "d"}]}
+    doc = {
+        "name": "p",
+        "min_execution_score": 0,
+        "dimensions": {"d": {}},
+        "bindings": [{"id": "b", "evaluator": "a/b@1", "dimension": "d"}],
+    }
     doc["options"] = options
     with pytest.raises(ProfileError) as info:
         profile_parse(data=doc)
@@ -101,16 +105,16 @@ def test_bad_reuse_options_are_named(options, path, message):
 
 
 def test_purity_is_declared_at_publish_and_is_part_of_the_immutable_version(db, hostile_wasm):
-    row, _ = evaluator_version_publish(name="acme/h", version="1.0.0", wasm=hostile_wasm, pure=True)
+    row, _ = evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=hostile_wasm, pure=True)
     assert row.pure is True
     with pytest.raises(PublishError, match="already published as pure; versions are immutable"):
-        evaluator_version_publish(name="acme/h", version="1.0.0", wasm=hostile_wasm, pure=False)
+        evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=hostile_wasm, pure=False)
     assert EvaluatorVersion.objects.get(pk=row.pk).pure is True
 
 
-def test_an_evaluator_with_the_model_capability_cannot_be_pure(db, probe_wasm):  # noqa: F811
+def test_an_evaluator_with_the_model_capability_cannot_be_pure(db, probe_wasm):
     with pytest.raises(PublishError, match="cannot be declared pure: it imports the `model` capability"):
-        evaluator_version_publish(name="acme/judge", version="1.0.0", wasm=probe_wasm, pure=True)
+        evaluator_version_publish(name="tests/model-probe", version="1.0.0", wasm=probe_wasm, pure=True)
     assert not EvaluatorVersion.objects.exists()
 
 
@@ -171,22 +175,23 @@ def stateful_profile(name: str, recheck_rate: float) -> str:
     """One binding of the hostile guest's `state` attack: it counts its calls, so it is not pure."""
     return f"""
 name: {name}
+min_execution_score: 0
 dimensions: {{main: {{weight: 1.0}}}}
 bindings:
-  - {{id: counter, evaluator: acme/stateful@1.0.0, dimension: main, config: {{attack: state}}}}
+  - {{id: counter, evaluator: tests/hostile@1.0.0, dimension: main, config: {{attack: state}}}}
 options: {{instance_reuse: true, reuse_recheck_rate: {recheck_rate}}}
 """
 
 
 def test_without_a_purity_declaration_the_profile_option_changes_nothing(published, hostile_wasm):
-    evaluator_version_publish(name="acme/stateful", version="1.0.0", wasm=hostile_wasm)  # not declared pure
+    evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=hostile_wasm)  # not declared pure
     run = run_to_end(profile_text=stateful_profile("impure", 0.0), dataset_text=cases(5), name="impure")
     assert set(isolation_of(run)) == {"fresh"}
     assert {r[4] for r in results(run).values()} == {"1"}
 
 
 def test_a_wrong_purity_declaration_is_caught_by_the_recheck_and_marks_the_run(published, hostile_wasm):
-    evaluator_version_publish(name="acme/stateful", version="1.0.0", wasm=hostile_wasm, pure=True)  # it is not
+    evaluator_version_publish(name="tests/hostile", version="1.0.0", wasm=hostile_wasm, pure=True)  # it is not
     run = run_to_end(profile_text=stateful_profile("liar", 1.0), dataset_text=cases(6), name="liar")
     # Case 1 runs on a new instance; case 2 is re-checked, differs ("2" vs "1"), and the fresh "1" is kept;
     # the binding then goes back to fresh instances for the rest of the chunk.

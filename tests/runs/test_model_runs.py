@@ -6,24 +6,11 @@ import json
 
 import pytest
 
-from runs.ingest import dataset_import, profile_import
+from runs.engine import chunk_evaluate
 from runs.models import EvaluatorResult
-from runs.processing import chunk_process
-from runs.services import run_create
+from runs.services import dataset_import, profile_import, run_create
 from tests.support.openai_provider import OpenAIProvider, configure_providers
-
-PROFILE = """
-name: judged
-min_execution_score: 1.0
-dimensions:
-  quality: {weight: 1.0}
-bindings:
-  - id: judge
-    evaluator: vigilo/llm-judge@^1.0
-    dimension: quality
-    config: {rubric: correctness, scoring: binary}
-    grants: {model: {models: [judge-default], max_calls: 2}}
-"""
+from tests.support.profiles import JUDGE_PROFILE
 
 
 @pytest.fixture
@@ -38,7 +25,7 @@ def provider(settings, monkeypatch):
 def make_run(texts, options=None):
     rows = [{"id": f"c{i}", "input": "What is 2+2?", "output": {"text": t}} for i, t in enumerate(texts)]
     dataset, _ = dataset_import(name="judged", text="\n".join(json.dumps(r) for r in rows))
-    profile, _ = profile_import(text=PROFILE)
+    profile, _ = profile_import(text=JUDGE_PROFILE)
     run, _ = run_create(dataset_version=dataset, profile_version=profile, options=options)
     return run
 
@@ -46,7 +33,7 @@ def make_run(texts, options=None):
 def test_judge_results_and_run_usage_come_from_the_provider(published, provider):
     run = make_run(["4 PINEAPPLE", "5", "4 PINEAPPLE"])
     for chunk in run.chunks.all():
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     run.refresh_from_db()
     assert run.verdict["counts"]["passed"] == 2 and run.verdict["counts"]["failed"] == 1
     usage = [u for r in EvaluatorResult.objects.filter(run=run) for u in r.model_usage]
@@ -65,12 +52,12 @@ def test_judge_results_and_run_usage_come_from_the_provider(published, provider)
 def test_identical_judge_calls_are_cached_unless_the_run_turns_the_cache_off(published, provider):
     run = make_run(["4 PINEAPPLE", "4 PINEAPPLE"])
     for chunk in run.chunks.all():
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     cached = sorted(u["cached"] for r in EvaluatorResult.objects.filter(run=run) for u in r.model_usage)
     asked = len(provider.requests)
     trial = make_run(["4 PINEAPPLE", "4 PINEAPPLE", "4 PINEAPPLE"], options={"model_cache": False})
     for chunk in trial.chunks.all():
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     assert cached == [False, True]
     assert len(provider.requests) == asked + 3
 
@@ -82,12 +69,12 @@ def test_a_deterministic_answer_is_shared_with_other_processes_until_it_expires(
 
     from evaluators.model_broker import response_cache
     from evaluators.models import ModelResponse
-    from runs.services import periodic_reap
+    from runs.reaper import periodic_reap
 
     def judged(texts):
         run = make_run(texts)
         for chunk in run.chunks.all():
-            chunk_process(chunk_id=chunk.id)
+            chunk_evaluate(chunk_id=chunk.id)
         return sorted(u["cached"] for r in EvaluatorResult.objects.filter(run=run) for u in r.model_usage)
 
     assert judged(["4 PINEAPPLE", "5"]) == [False, False]
@@ -114,7 +101,7 @@ def test_a_ttl_of_0_shares_nothing(published, provider, settings):
         response_cache().clear()
         run = make_run(["4 PINEAPPLE"])
         for chunk in run.chunks.all():
-            chunk_process(chunk_id=chunk.id)
+            chunk_evaluate(chunk_id=chunk.id)
     assert len(provider.requests) == 2 and not ModelResponse.objects.exists()
 
 
@@ -128,7 +115,7 @@ def test_an_unusable_shared_cache_never_fails_an_evaluation(published, provider,
     response_cache().clear()
     run = make_run(["4 PINEAPPLE", "5"])
     for chunk in run.chunks.all():
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     run.refresh_from_db()
 
     assert run.verdict["counts"]["passed"] == 1 and run.verdict["counts"]["failed"] == 1

@@ -2,55 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from gating.profile import profile_parse
 from outbox.models import OutboxEvent
-from runs.ingest import dataset_import, profile_import
+from runs.chunks import LeaseLost, chunk_claim, chunk_complete, chunk_record_results
+from runs.engine import chunk_evaluate
+from runs.errors import IdempotencyConflict
 from runs.models import Chunk, EvaluatorResult, ExecutionAggregate, Run
-from runs.processing import (
-    LeaseLost,
-    chunk_claim,
-    chunk_complete,
-    chunk_process,
-    chunk_record_results,
-    run_finalize_if_done,
-)
-from runs.services import IdempotencyConflict, chunks_reap, run_cancel, run_create
-
-PROFILE = """
-name: idem
-min_execution_score: 1.0
-dimensions:
-  correctness: {weight: 1.0}
-bindings:
-  - id: answer
-    evaluator: vigilo/exact-match@^1.0
-    dimension: correctness
-  - id: mentions
-    evaluator: vigilo/contains@^1.0
-    dimension: correctness
-    config: {value: "o"}
-options: {chunk_size: 2}
-"""
-
-
-def cases(n: int) -> str:
-    rows = [
-        {"id": f"c{i}", "input": i, "expected": "hello", "output": {"text": "hello" if i % 3 else "bye"}}
-        for i in range(n)
-    ]
-    return "\n".join(json.dumps(r) for r in rows)
-
-
-@pytest.fixture
-def run(published):
-    dataset, _ = dataset_import(name="idem", text=cases(5))
-    profile, _ = profile_import(text=PROFILE)
-    created, _ = run_create(dataset_version=dataset, profile_version=profile, name="idem")
-    return created
+from runs.reaper import chunks_reap
+from runs.services import dataset_import, profile_import, run_cancel, run_create, run_finalize_if_done
+from tests.support.datasets import hello_cases
+from tests.support.profiles import IDEM_PROFILE
 
 
 def result_rows(run):
@@ -68,7 +31,7 @@ def test_creating_a_run_writes_chunks_executions_and_one_dispatch_row_per_chunk(
 
 def test_processing_every_chunk_completes_the_run_with_the_expected_verdict(run):
     for chunk in run.chunks.all():
-        assert chunk_process(chunk_id=chunk.id) == "completed"
+        assert chunk_evaluate(chunk_id=chunk.id) == "completed"
     run.refresh_from_db()
     assert (run.state, run.gate) == ("completed", "fail")
     # c0 and c3 answered "bye": exact-match and contains("o") both fail for them.
@@ -82,27 +45,27 @@ def test_processing_every_chunk_completes_the_run_with_the_expected_verdict(run)
 
 def results_written_before_completion(monkeypatch) -> list[int]:
     """The sizes of the result batches chunk processing writes before completing (the real writes still run)."""
-    from runs import processing
+    from runs import engine
 
     written: list[int] = []
-    record = processing.chunk_record_results
+    record = engine.chunk_record_results
 
     def spy(*, claim, results):
         written.append(len(results))
         record(claim=claim, results=results)
 
-    monkeypatch.setattr(processing, "chunk_record_results", spy)
+    monkeypatch.setattr(engine, "chunk_record_results", spy)
     return written
 
 
 def test_a_slow_chunk_writes_its_results_as_it_goes(run, monkeypatch):
     """Past RESULT_FLUSH_S, results are written before the chunk completes (progress, and less to redo)."""
-    from runs import processing
+    from runs import engine
 
-    monkeypatch.setattr(processing, "RESULT_FLUSH_S", 0.0)
+    monkeypatch.setattr(engine, "RESULT_FLUSH_S", 0.0)
     written = results_written_before_completion(monkeypatch)
     for chunk in run.chunks.order_by("index"):
-        assert chunk_process(chunk_id=chunk.id) == "completed"
+        assert chunk_evaluate(chunk_id=chunk.id) == "completed"
     # Chunks of 2, 2 and 1 executions with 2 bindings: the first execution of each 2-execution chunk is written
     # on its own; the last one goes with the completion.
     assert written == [2, 2]
@@ -114,16 +77,16 @@ def test_a_slow_chunk_writes_its_results_as_it_goes(run, monkeypatch):
 def test_a_fast_chunk_writes_its_results_with_its_completion(run, monkeypatch):
     written = results_written_before_completion(monkeypatch)
     for chunk in run.chunks.order_by("index"):
-        assert chunk_process(chunk_id=chunk.id) == "completed"
+        assert chunk_evaluate(chunk_id=chunk.id) == "completed"
     assert written == []
     assert len(result_rows(run)) == 10
 
 
 def test_processing_the_same_chunk_twice_changes_nothing(run):
     chunk = run.chunks.first()
-    assert chunk_process(chunk_id=chunk.id) == "completed"
+    assert chunk_evaluate(chunk_id=chunk.id) == "completed"
     before = (result_rows(run), ExecutionAggregate.objects.filter(run=run).count())
-    assert chunk_process(chunk_id=chunk.id) == "skipped"
+    assert chunk_evaluate(chunk_id=chunk.id) == "skipped"
     assert (result_rows(run), ExecutionAggregate.objects.filter(run=run).count()) == before
     assert Chunk.objects.get(pk=chunk.pk).attempt == 1
 
@@ -197,7 +160,7 @@ def test_past_the_recovery_limit_the_chunk_fails_and_the_run_fails_operationally
     settings.VIGILO_MAX_RECOVERIES = 0
     first, *rest = list(run.chunks.all())
     for chunk in rest:
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     chunk_claim(chunk_id=first.id)
     Chunk.objects.filter(pk=first.pk).update(leased_until="2000-01-01T00:00:00Z")
     assert chunks_reap()["failed"] == 1
@@ -210,7 +173,7 @@ def test_past_the_recovery_limit_the_chunk_fails_and_the_run_fails_operationally
 
 def test_finalizing_twice_changes_nothing(run):
     for chunk in run.chunks.all():
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     run.refresh_from_db()
     verdict, finished = run.verdict, run.finished_at
     assert run_finalize_if_done(run_id=run.id) is False
@@ -228,12 +191,12 @@ def test_cancelling_stops_the_run_and_workers_cannot_write(run):
     assert cancelled.verdict["reasons"][0]["code"] == "run_cancelled"
     with pytest.raises(LeaseLost):
         chunk_record_results(claim=claim, results=[])
-    assert chunk_process(chunk_id=run.chunks.last().id) == "skipped"
+    assert chunk_evaluate(chunk_id=run.chunks.last().id) == "skipped"
 
 
 def test_idempotency_key_returns_the_same_run_or_conflicts(published):
-    dataset, _ = dataset_import(name="idem", text=cases(2))
-    profile, _ = profile_import(text=PROFILE)
+    dataset, _ = dataset_import(name="idem", text=hello_cases(2))
+    profile, _ = profile_import(text=IDEM_PROFILE)
     first, created = run_create(dataset_version=dataset, profile_version=profile, idempotency_key="k1")
     again, created_again = run_create(dataset_version=dataset, profile_version=profile, idempotency_key="k1")
     assert (created, created_again, first.pk) == (True, False, again.pk)

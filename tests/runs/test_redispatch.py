@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from outbox.models import OutboxEvent
 from runs.models import Chunk, Run
-from runs.services import chunks_redispatch_stale
+from runs.reaper import chunks_redispatch_stale
 from tests.runs.factories import make_run
 
 pytestmark = pytest.mark.django_db

@@ -9,32 +9,28 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from runs.ingest import ValidationFailed, dataset_import, profile_import
+from runs.engine import chunk_evaluate
+from runs.errors import ValidationFailed
 from runs.models import Chunk, EvaluatorResult, Execution, Run
-from runs.processing import chunk_process
 from runs.reports import json_report
-from runs.services import run_create
+from runs.services import dataset_import, profile_import, run_create
 from runs.shutdown import stop_request, stop_reset
 from runs.targets import PROTOCOLS, Target, output_from_answer, target_parse
 from tests.support.agent_server import AgentServer
+from tests.support.profiles import exact_match_profile
 from vigilo_project.httpjson import CallFailed
 
-PROFILE = """
-name: agent-target
-min_execution_score: 1.0
-dimensions:
-  correctness: {weight: 1.0}
-bindings:
-  - id: answer
-    evaluator: vigilo/exact-match@^1.0
-    dimension: correctness
+PROFILE = exact_match_profile(
+    "agent-target",
+    more_bindings="""\
   - id: polite
     evaluator: vigilo/contains@^1.0
     dimension: correctness
     required: false
     config: {value: "please"}
-options: {chunk_size: 3}
-"""
+""",
+    options="{chunk_size: 3}",
+)
 QUESTIONS = {"2+2": "4", "capital of France": "Paris", "3*3": "9", "10/2": "5", "1+1": "2"}
 
 
@@ -59,7 +55,7 @@ def make_run(*, target, with_output=False, name="targets"):
 
 def process(run):
     for chunk in Chunk.objects.filter(run=run).order_by("index"):
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     return Run.objects.get(pk=run.id)
 
 
@@ -278,7 +274,7 @@ def test_a_chunk_taken_over_does_not_ask_the_agent_again_for_what_it_answered(pu
     first = Chunk.objects.get(run=run, index=0)
     stop_request(grace_s=0)  # the worker is stopping: it gives the chunk back after the first answer
     try:
-        assert chunk_process(chunk_id=first.id) == "released"
+        assert chunk_evaluate(chunk_id=first.id) == "released"
     finally:
         stop_reset()
     recorded = set(Execution.objects.filter(chunk=first, agent_call__status="ok").values_list("case_id", flat=True))
@@ -424,3 +420,161 @@ def test_any_answer_is_an_output_or_a_call_failure(data):
         else:
             event(f"an output from a {protocol} answer")
             assert set(output) == {"text", "structured", "tool_calls", "trace", "metadata"}
+
+
+# -- the network policy (vigilo_project/netpolicy.py) ------------------------------------------------------
+
+
+@pytest.fixture
+def network_policy(settings):  # pytest-django's settings; the module's `settings` is hypothesis'
+    def use(value):
+        settings.VIGILO_NETWORK_POLICY = value
+
+    return use
+
+
+def test_by_default_a_run_reaches_its_own_target_on_loopback(published, agent, network_policy):
+    network_policy("default")
+    run = process(make_run(target={"url": agent.url}))
+    assert agent.asked() == {f"c{i}": 1 for i in range(5)}
+    assert run.verdict["agent"] == {"url": agent.url, "protocol": "vigilo", "outputs": 5, "failed": 0}
+
+
+def test_a_target_the_workers_policy_refuses_is_an_agent_error_and_is_never_called(published, agent, network_policy):
+    network_policy({"allow": ["127.0.0.2"]})
+    run = process(make_run(target={"url": agent.url.replace("127.0.0.1", "localhost"), "max_retries": 3}))
+
+    assert agent.requests == []
+    rows = EvaluatorResult.objects.filter(run=run)
+    assert {(r.outcome, r.error_code) for r in rows} == {("error", "agent_error")}
+    [message] = set(rows.values_list("error_message", flat=True))
+    assert message in {  # whichever address localhost resolves to first
+        f"network policy refused {address} (loopback address of localhost): not allowed by VIGILO_NETWORK_POLICY"
+        for address in ("127.0.0.1", "::1")
+    }
+    calls = list(Execution.objects.filter(run=run).values_list("agent_call", flat=True))
+    assert {(c["status"], c["error"]) for c in calls} == {("error", message)}
+    assert run.state == Run.State.COMPLETED and run.gate == Run.Gate.FAIL
+    assert run.verdict["agent"]["outputs"] == 0 and run.verdict["agent"]["failed"] == 5
+
+
+def test_a_target_on_the_metadata_address_is_refused_by_default(published, network_policy):
+    network_policy("default")
+    run = process(make_run(target={"url": "http://169.254.169.254/latest/meta-data/", "max_retries": 3}))
+    assert set(EvaluatorResult.objects.filter(run=run).values_list("error_message", flat=True)) == {
+        "network policy refused 169.254.169.254 (cloud metadata address): cloud metadata addresses are refused "
+        "unless an entry names them (VIGILO_NETWORK_POLICY=default)"
+    }
+
+
+def test_the_target_network_field_narrows_the_workers_policy(published, agent, network_policy):
+    network_policy("default")
+    url = agent.url.replace("127.0.0.1", "localhost")
+    refused = process(make_run(target={"url": url, "network": {"allow": ["127.0.0.2"]}}))
+    [message] = set(EvaluatorResult.objects.filter(run=refused).values_list("error_message", flat=True))
+    assert message.endswith("(loopback address of localhost): not allowed by target.network")
+    assert agent.requests == []
+
+    pinned = make_run(target={"url": url, "network": {"allow": ["127.0.0.0/8", "::1"]}}, name="pinned")
+    assert pinned.options["target"]["network"] == {"allow": ["127.0.0.0/8", "::1"]}
+    assert process(pinned).verdict["agent"]["outputs"] == 5
+
+
+@pytest.mark.parametrize(
+    ("network", "field", "message"),
+    [
+        ("open", "target.network", 'must be "allow-all", "deny-all" or {"allow": [host, IP or CIDR, ...]}'),
+        ({"allow": ["agent.internal", "x:0"]}, "target.network.allow[1]", "the port must be a number from 1"),
+        ({"allow": ["agent.internal"], "deny": []}, "target.network.deny", "unknown key (only 'allow')"),
+        (
+            "deny-all",
+            "target.network",
+            "refuses the target's own url: network policy refused agent.internal:8080: target.network refuses every "
+            "call (deny-all)",
+        ),
+        (
+            {"allow": ["agent.internal:443"]},
+            "target.network",
+            "refuses the target's own url: network policy refused agent.internal: target.network allows it on port "
+            "443 only",
+        ),
+        (
+            {"allow": ["*.agent.internal"]},  # a wildcard is the names under it, not the name itself
+            "target.network",
+            "refuses the target's own url: network policy refused agent.internal: not allowed by target.network",
+        ),
+    ],
+)
+def test_a_bad_target_network_is_refused_naming_the_field(network, field, message):
+    with pytest.raises(ValidationFailed) as refused:
+        target_parse({"url": "http://agent.internal:8080/run", "network": network})
+    assert refused.value.errors == [(field, refused.value.errors[0][1])]
+    assert message in refused.value.errors[0][1]
+
+
+def test_a_target_network_naming_no_address_of_a_literal_url_is_refused():
+    with pytest.raises(ValidationFailed) as refused:
+        target_parse({"url": "http://10.0.0.5:8080/run", "network": {"allow": ["192.168.0.0/16"]}})
+    assert refused.value.errors == [
+        (
+            "target.network",
+            "refuses the target's own url: network policy refused 10.0.0.5 (private address): not allowed by "
+            "target.network",
+        )
+    ]
+
+
+def test_a_target_network_is_stored_in_canonical_form_and_reads_back():
+    target = target_parse(
+        {"url": "http://agent.internal:8080/run", "network": {"allow": ["Agent.Internal.", "10.0.0.0/8:8080"]}}
+    )
+    assert target.as_dict()["network"] == {"allow": ["agent.internal", "10.0.0.0/8:8080"]}
+    assert target_parse(target.as_dict()) == target
+    assert "network" not in target_parse({"url": "http://agent.internal:8080/run"}).as_dict()
+
+
+NETWORKS = st.one_of(
+    st.sampled_from(["allow-all", "deny-all", "default", None]),
+    st.fixed_dictionaries(
+        {
+            "allow": st.lists(
+                st.one_of(
+                    st.sampled_from(["agent", "*.agent", "agent:8443", "10.0.0.0/8", "[::1]:80", "fe80::/10"]),
+                    st.text(st.characters(codec="ascii"), max_size=12),
+                    JSON,
+                ),
+                max_size=4,
+            )
+        },
+        optional={"deny": JSON},
+    ),
+    JSON,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NETWORKS, st.sampled_from(["http://agent:8443/run", "http://10.1.2.3/run", "https://[::1]/run"]))
+def test_any_target_network_is_accepted_or_refused_with_named_fields(network, url):
+    try:
+        target = target_parse({"url": url, "network": network})
+    except ValidationFailed as refused:
+        assert refused.errors and all(where.startswith("target.network") for where, _ in refused.errors)
+    else:
+        event("accepted")
+        assert target_parse(target.as_dict()) == target
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"text": "a\x00b"}, "output.text: holds \\u0000 (NUL), which cannot be stored"),
+        ({"text": "ok", "structured": {"amount": float("nan")}}, "output.structured.amount: nan is not a JSON number"),
+        ({"text": "\ud800"}, "output.text: holds a lone surrogate"),
+    ],
+)
+def test_an_answer_the_database_cannot_store_is_an_agent_error_naming_the_field(answer, said):
+    """What a dataset line may not hold (PostgreSQL refuses it), an agent's answer may not either."""
+    with pytest.raises(CallFailed) as refused:
+        output_from_answer(protocol="vigilo", data=answer)
+    assert str(refused.value).startswith("the agent's output cannot be stored: ")
+    assert said in str(refused.value)

@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
+from runs.errors import TransitionError
 from runs.models import Chunk, Run
-from runs.transitions import CHUNK_TRANSITIONS, RUN_TRANSITIONS, TransitionError, transition
+from runs.transitions import CHUNK_TRANSITIONS, RUN_TRANSITIONS, transition
 from tests.runs.factories import make_run
 
 RUN_PAIRS = list(itertools.product(Run.State.values, repeat=2))

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from runs.ingest import ValidationFailed, dataset_import, profile_import
+from runs.engine import chunk_evaluate
+from runs.errors import ValidationFailed
 from runs.models import Chunk, EvaluatorResult, Execution, ExecutionAggregate, Run
-from runs.processing import chunk_process
 from runs.selectors import run_progress
-from runs.services import run_create
+from runs.services import dataset_import, profile_import, run_create
 
 pytestmark = pytest.mark.embedded  # the tag lookups run on SQLite too
 
@@ -69,7 +69,7 @@ def test_a_binding_with_when_evaluates_only_the_cases_with_its_tags(published):
     assert run.expected_results == 5 + 2
 
     for chunk in Chunk.objects.filter(run=run):
-        chunk_process(chunk_id=chunk.id)
+        chunk_evaluate(chunk_id=chunk.id)
     run = Run.objects.get(pk=run.id)
 
     results = sorted(EvaluatorResult.objects.filter(run=run).values_list("execution__case_id", "binding_id"))

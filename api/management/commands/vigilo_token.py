@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from api.models import ApiToken
 from api.services import TokenError, token_create, token_revoke
+from vigilo_project.exitcodes import USAGE
 
 
 class Command(BaseCommand):
     help = "Manage API tokens: create NAME --scopes read,write [--expires-days N] | revoke NAME | list"
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="create a token and print its secret (shown once)")
         create.add_argument("name")
@@ -19,7 +22,7 @@ class Command(BaseCommand):
         revoke.add_argument("name")
         sub.add_parser("list", help="list tokens (never their secrets)")
 
-    def handle(self, *args, **o):
+    def handle(self, *args: Any, **o: Any) -> None:
         try:
             if o["action"] == "create":
                 scopes = [s.strip() for s in o["scopes"].split(",") if s.strip()]
@@ -31,6 +34,7 @@ class Command(BaseCommand):
                 self.stdout.write(secret)
             elif o["action"] == "revoke":
                 row = token_revoke(name=o["name"])
+                assert row.revoked_at is not None  # token_revoke sets it (or it was set before)
                 self.stdout.write(f"token {row.name} revoked at {row.revoked_at.isoformat()}")
             else:
                 for row in ApiToken.objects.order_by("name"):
@@ -41,4 +45,4 @@ class Command(BaseCommand):
                         f"{row.name}\t{row.prefix}…\t{','.join(row.scopes)}\t{status}\texpires {expires}\tused {used}"
                     )
         except TokenError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(str(exc), returncode=USAGE) from None

@@ -1,16 +1,10 @@
 """A small pure-Python JSON Schema validator for guest code (no third-party packages in the sandbox).
 
-Covers the draft 2020-12 / draft-07 keywords people really use: type, enum, const, properties, required,
-additionalProperties, patternProperties, propertyNames, min/maxProperties, dependentRequired, items,
-prefixItems (and draft-07 array-form items + additionalItems), contains, min/maxContains, min/maxItems,
-uniqueItems, min/maxLength, pattern, minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf,
-allOf, anyOf, oneOf, not, if/then/else and local ``$ref`` ("#", "#/$defs/...", "#/definitions/...").
-Annotations (title, description, default, examples, format, $schema, $id, $comment) and unknown keywords
-are ignored. Patterns use Python's ``re`` (``re.search``), which is close to, not identical with, ECMA-262.
-
-``schema_errors(instance, schema)`` returns readable messages naming the JSON path of each problem, e.g.
-``$.citations[2]: 7 is not of type 'string'``; an empty list means valid. ``schema_check(schema)``
-reports problems with the schema itself.
+Covers the draft 2020-12 / draft-07 keywords people really use (type, enum, const, the object, array, string and
+number keywords, allOf/anyOf/oneOf/not, if/then/else, local ``$ref``); annotations and unknown keywords are
+ignored. Patterns use Python's ``re.search``: close to, not identical with, ECMA-262. ``schema_errors(instance,
+schema)`` returns messages naming the JSON path of each problem (``$.citations[2]: 7 is not of type 'string'``),
+empty when valid; ``schema_check(schema)`` reports problems with the schema itself.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
-from runs.services import periodic_reap
+from runs.reaper import periodic_reap
 
 
 class Command(BaseCommand):
@@ -9,5 +11,5 @@ class Command(BaseCommand):
         "and delete expired shared model responses."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write(str(periodic_reap()))

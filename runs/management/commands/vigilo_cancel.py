@@ -1,21 +1,23 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from typing import Any
 
+from django.core.management.base import BaseCommand, CommandParser
+
+from runs.errors import TransitionError
 from runs.management.commands._common import usage_error
 from runs.management.commands.vigilo_status import run_lookup
 from runs.services import run_cancel
-from runs.transitions import TransitionError
 
 
 class Command(BaseCommand):
     help = "Cancel a pending or running run."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("run_id")
         parser.add_argument("--reason", default="cancelled by request")
 
-    def handle(self, *args, run_id: str, reason: str, **options):
+    def handle(self, *args: Any, run_id: str, reason: str, **options: Any) -> None:
         run = run_lookup(self.stderr, run_id)
         try:
             run = run_cancel(run_id=run.id, reason=reason)

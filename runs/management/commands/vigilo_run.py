@@ -2,17 +2,24 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
 from outbox.embedded import EmbeddedRuntime
-from runs.ingest import ValidationFailed, dataset_import, profile_import
-from runs.management.commands._common import run_wait, target_of, usage_error
-from runs.reports import EXIT_TIMEOUT, exit_code, json_report, junit_xml, verdict_table
-from runs.services import run_create
+from runs.errors import ValidationFailed
+from runs.management.commands._common import report_path_check, run_wait, target_of, usage_error
+from runs.models import Run
+from runs.reaper import periodic_reap
+from runs.reports import compare_table, exit_code, json_report, junit_xml, verdict_table
+from runs.selectors import run_compare
+from runs.services import dataset_import, profile_import, run_create
+from vigilo_project import exitcodes
 
 
 class Command(BaseCommand):
@@ -21,7 +28,7 @@ class Command(BaseCommand):
         "Exit 0 gate passed, 1 gate failed, 2 run failed or cancelled, 3 usage error, 4 timed out."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dataset", required=True, help="JSONL file, one case a line")
         parser.add_argument("--profile", required=True, help="YAML profile")
         parser.add_argument("--name", default="", help="a name for the run")
@@ -45,18 +52,31 @@ class Command(BaseCommand):
             metavar="KEY=VALUE",
             help="a target setting, e.g. protocol=openai-chat, model=NAME, bearer_token_env=VAR (repeatable)",
         )
+        parser.add_argument(
+            "--baseline",
+            default=None,
+            metavar="RUN_ID",
+            help="after the verdict, compare the run with this run: status changes per case, mean deltas per "
+            "dimension (the exit code stays the gate's)",
+        )
 
-    def handle(self, *args, **o):
+    def handle(self, *args: Any, **o: Any) -> None:
         dataset_path, profile_path = Path(o["dataset"]), Path(o["profile"])
         target = target_of(url=o["target_url"], options=o["target_option"], stderr=self.stderr)
         for p in (dataset_path, profile_path):
             if not p.is_file():
                 usage_error(self.stderr, f"{p}: no such file")
+        # Before the run starts: a report that cannot be written must not turn a decided gate into a crash.
+        for flag, report in (("--json", o["json_path"]), ("--junit", o["junit_path"])):
+            if report:
+                report_path_check(self.stderr, flag, Path(report))
+        baseline = self.baseline_of(o["baseline"], no_wait=o["no_wait"])
         try:
-            dataset, _ = dataset_import(
-                name=o["dataset_name"] or dataset_path.stem, text=dataset_path.read_text(encoding="utf-8")
-            )
-            profile, _ = profile_import(text=profile_path.read_text(encoding="utf-8"))
+            with transaction.atomic():  # a refused profile leaves no dataset behind either
+                dataset, _ = dataset_import(
+                    name=o["dataset_name"] or dataset_path.stem, text=dataset_path.read_text(encoding="utf-8")
+                )
+                profile, _ = profile_import(text=profile_path.read_text(encoding="utf-8"))
         except ValidationFailed as exc:
             usage_error(self.stderr, f"{exc}")
         except UnicodeDecodeError as exc:
@@ -64,7 +84,9 @@ class Command(BaseCommand):
 
         # Embedded mode processes runs inside a waiting command; with --no-wait the run stays queued until one runs.
         embedded = settings.VIGILO_EMBEDDED and not o["no_wait"]
-        runtime = EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS) if embedded else nullcontext()
+        runtime = (
+            EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS, reap=periodic_reap) if embedded else nullcontext()
+        )
         with runtime:
             try:
                 run, _ = run_create(
@@ -93,12 +115,30 @@ class Command(BaseCommand):
             run = run_wait(run=run, out=self.stdout, timeout_s=o["timeout"])
         if not run.is_terminal:
             self.stderr.write(f"timed out waiting for run {run.id} (state {run.state})\n")
-            sys.exit(EXIT_TIMEOUT)
+            sys.exit(exitcodes.TIMEOUT)
         verdict_table(run=run, out=self.stdout)
-        if o["json_path"]:
-            Path(o["json_path"]).write_text(json.dumps(json_report(run=run), indent=1, default=str))
-            self.stdout.write(f"JSON report: {o['json_path']}")
-        if o["junit_path"]:
-            Path(o["junit_path"]).write_bytes(junit_xml(run=run))
-            self.stdout.write(f"JUnit XML: {o['junit_path']}")
+        if baseline is not None:
+            compare_table(compare=run_compare(run=run, baseline=baseline), out=self.stdout)
+        try:
+            if o["json_path"]:
+                Path(o["json_path"]).write_text(json.dumps(json_report(run=run), indent=1, default=str))
+                self.stdout.write(f"JSON report: {o['json_path']}")
+            if o["junit_path"]:
+                Path(o["junit_path"]).write_bytes(junit_xml(run=run))
+                self.stdout.write(f"JUnit XML: {o['junit_path']}")
+        except OSError as exc:  # checked before the run; the disk can still fill or a folder vanish meanwhile
+            usage_error(self.stderr, f"{exc.filename}: cannot write the report: {exc.strerror}")
         sys.exit(exit_code(run))
+
+    def baseline_of(self, run_id: str | None, *, no_wait: bool) -> Run | None:
+        """The `--baseline` run; a usage error, before anything is imported, when there is none to compare with."""
+        if run_id is None:
+            return None
+        if no_wait:
+            usage_error(self.stderr, "--baseline compares the verdict, which --no-wait does not wait for")
+        try:
+            return Run.objects.get(pk=uuid.UUID(run_id))
+        except ValueError:
+            usage_error(self.stderr, f"--baseline {run_id!r}: not a run id")
+        except Run.DoesNotExist:
+            usage_error(self.stderr, f"--baseline {run_id}: no such run")

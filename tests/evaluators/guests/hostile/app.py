@@ -20,6 +20,14 @@ def evaluate(case, actual, config):
             hoard.append(bytearray(1 << 20))
     if attack == "trap":
         raise RuntimeError("deliberate failure")
+    if attack == "value_error":
+        raise ValueError("deliberately bad value")
+    if attack == "memory_error":
+        raise MemoryError("deliberately out of memory")
+    if attack == "print":
+        # Far more than the host keeps of a call's output: the rest is dropped, not an error for the guest.
+        for i in range(200):
+            print(f"debug line {i} " + "z" * 100)
     if attack == "file":
         with open("/etc/passwd") as fh:
             return binary(False, [finding("critical", "leak", fh.read())])

@@ -6,7 +6,7 @@ from celery.utils.saferepr import saferepr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outbox.transport import args_repr
+from outbox.transport.publisher import args_repr
 
 ARGS = st.lists(
     st.one_of(

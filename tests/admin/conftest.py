@@ -1,1 +1,0 @@
-from tests.api.conftest import finished_run, versions  # noqa: F401  (shared fixtures)
