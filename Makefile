@@ -53,9 +53,10 @@ types: install-dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
-# No PostgreSQL, RabbitMQ or worker processes: the pure gate math and the embedded suite on SQLite.
+# No PostgreSQL, RabbitMQ or worker processes: the pure gate math, the network policy and HTTP client on
+# loopback, and the embedded suite on SQLite.
 check: lint types
-	VIGILO_EMBEDDED=true $(PY) -m pytest -q -p no:cacheprovider tests/gating
+	VIGILO_EMBEDDED=true $(PY) -m pytest -q -p no:cacheprovider tests/gating tests/vigilo_project
 	VIGILO_EMBEDDED=true $(PY) -m pytest -q -m embedded -p no:cacheprovider
 
 services:
