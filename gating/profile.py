@@ -635,6 +635,9 @@ def _linear_parse(errors: _Errors, path: str, value: object) -> Normalization | 
     if not low < high:
         errors.add(_at(path, "max"), "must be greater than min")
         return None
+    if not math.isfinite(high - low):  # the score divides by the range: an infinite one scores NaN
+        errors.add(_at(path, "max"), "max - min must be a finite number (the range overflows a float)")
+        return None
     return Normalization(kind="linear", min_value=low, max_value=high, direction=direction)
 
 

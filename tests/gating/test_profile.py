@@ -416,6 +416,16 @@ def test_the_config_is_copied_not_shared_with_the_input():
         ),
         (
             ("bindings", 1, "normalization", "linear"),
+            {"min": -1e308, "max": 1e308},
+            [
+                (
+                    "bindings[1].normalization.linear.max",
+                    "max - min must be a finite number (the range overflows a float)",
+                )
+            ],
+        ),
+        (
+            ("bindings", 1, "normalization", "linear"),
             {"min": 0},
             [("bindings[1].normalization.linear.max", "is required")],
         ),
