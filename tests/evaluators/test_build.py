@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from evaluators import build
-from evaluators.build import PACKAGE_DIR, SDK_DIR, BuildToolMissing, guest_error
+from evaluators.build import PACKAGE_DIR, SDK_DIR, guest_error
+from tests.support.no_build_tools import manage_without_build_tools
 from tests.support.paths import GUESTS
 
 TEMPLATE = PACKAGE_DIR / "template"
@@ -151,16 +151,19 @@ def test_a_successful_build_leaves_the_source_folder_unchanged(evaluator_copy, s
     assert snapshot(evaluator_copy) == before
 
 
-def test_a_missing_build_tool_exits_2(evaluator_copy, settings, tmp_path, monkeypatch):
-    settings.VIGILO_CACHE_DIR = str(tmp_path / "cache")
-
-    def missing() -> str:
-        raise BuildToolMissing("componentize-py is not installed (pip install -r requirements.txt)")
-
-    monkeypatch.setattr(build, "_componentize_py", missing)
-    with pytest.raises(CommandError, match="componentize-py is not installed") as info:
-        call_command("evaluator_build", str(evaluator_copy), "-o", str(tmp_path / "x.wasm"))
-    assert info.value.returncode == 2
+def test_a_missing_build_tool_exits_2(evaluator_copy, tmp_path):
+    """No componentize-py anywhere (the interpreter's folder, PATH): the installation is broken, exit 2."""
+    done = manage_without_build_tools(
+        "evaluator_build",
+        str(evaluator_copy),
+        "-o",
+        str(tmp_path / "x.wasm"),
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "componentize-py is not installed" in done.stderr
+    assert not (tmp_path / "x.wasm").exists()
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from evaluators.build import PACKAGE_DIR, BuildError
-from evaluators.management.commands import vigilo_setup
+from evaluators.build import PACKAGE_DIR, component_build
 from evaluators.models import EvaluatorVersion
 from evaluators.selectors import ResolveError, evaluator_version_resolve
-from evaluators.services import PublishError, evaluator_version_publish
+from evaluators.services import evaluator_version_publish
+from tests.support.no_build_tools import manage_without_build_tools
+from tests.support.paths import BUILD_CACHE
 
 TEMPLATE = PACKAGE_DIR / "template"
 
@@ -228,27 +229,26 @@ def test_setup_exits_3_on_an_unknown_only_name():
     assert info.value.returncode == 3
 
 
-def test_setup_exits_2_when_a_bundled_evaluator_does_not_build(db, monkeypatch, capsys):
-    def broken(src, cache_dir):
-        raise BuildError(f"{src}/app.py:3: SyntaxError: invalid syntax", hint="fix the line above", detail="backtrace")
-
-    monkeypatch.setattr(vigilo_setup, "_python_build", broken)
-    with pytest.raises(CommandError) as info:
-        call_command("vigilo_setup", "--only", "contains")
-    assert info.value.returncode == 2
-    assert str(info.value).startswith("bundled evaluator contains: ") and "SyntaxError: invalid syntax" in str(
-        info.value
+def test_setup_exits_2_when_a_bundled_evaluator_does_not_build(tmp_path):
+    """An empty build cache and no componentize-py: setup cannot build the bundled evaluators, exit 2."""
+    done = manage_without_build_tools(
+        "vigilo_setup", "--only", "contains", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache"
     )
-    assert "hint: fix the line above" in str(info.value) and "backtrace" not in capsys.readouterr().err
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "bundled evaluator contains: " in done.stderr and "componentize-py is not installed" in done.stderr
 
 
-def test_setup_exits_2_when_a_bundled_evaluator_is_refused(db, monkeypatch):
-    def refused(**kwargs):
-        raise PublishError("vigilo/contains@1.0.0 is already published with digest 00; versions are immutable")
+def test_setup_exits_2_when_a_bundled_evaluator_is_refused(db, tmp_path):
+    """vigilo/contains@1.0.0 is already published with other bytes (a rebuilt copy): versions are immutable, so
+    setup cannot publish the bundled one and says the installation is broken."""
+    copy = tmp_path / "contains"
+    shutil.copytree(PACKAGE_DIR / "bundled" / "contains", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "app.py").open("a") as app:
+        app.write("\n# a rebuilt copy: the same describe(), other bytes\n")
+    other = component_build(source_dir=copy, cache_dir=BUILD_CACHE).read_bytes()
+    evaluator_version_publish(name="vigilo/contains", version="1.0.0", wasm=other)
 
-    monkeypatch.setattr(vigilo_setup, "published_as", lambda **kwargs: None)
-    monkeypatch.setattr(vigilo_setup, "evaluator_version_publish", refused)
-    with pytest.raises(CommandError, match=r"bundled evaluator contains: .* versions are immutable") as info:
+    with pytest.raises(CommandError, match=r"bundled evaluator contains: .*versions are immutable") as info:
         call_command("vigilo_setup", "--only", "contains")
     assert info.value.returncode == 2
 
