@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from evaluators.services import PublishError
+from online.errors import AgentHalted, EventInvalid, NotPermitted, StateConflict
 from runs.errors import IdempotencyConflict, TransitionError, ValidationFailed
 
 
@@ -67,6 +68,21 @@ def _convert(exc: Exception) -> exceptions.APIException | Response | None:
             f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
         )
         return Response(envelope("validation_error", message, validation_failed_fields(exc)), status=400)
+    if isinstance(exc, EventInvalid):
+        first = exc.errors[0] if exc.errors else ("", "")
+        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        fields: dict[str, list[str]] = {}
+        for where, message in exc.errors:
+            fields.setdefault(where, []).append(message)
+        return Response(envelope("validation_error", f"{first[0]}: {first[1]}{more}", fields), status=400)
+    if isinstance(exc, AgentHalted):
+        body = envelope("agent_halted", str(exc))
+        body["error"].update(agent=exc.agent, reason=exc.reason, halt_id=exc.halt_id)
+        return Response(body, status=409)
+    if isinstance(exc, NotPermitted):
+        return exceptions.PermissionDenied(str(exc))
+    if isinstance(exc, StateConflict):
+        return Conflict(str(exc))
     if isinstance(exc, IdempotencyConflict):
         return Response(envelope("idempotency_conflict", str(exc), {"Idempotency-Key": [str(exc)]}), status=409)
     if isinstance(exc, TransitionError):

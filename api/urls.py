@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.routers import SimpleRouter
 
-from api import views
+from api import live, views
 from api.auth import BearerTokenAuthentication, TokenOrStaffSession
 from api.errors import not_found_view
 
@@ -41,6 +41,15 @@ urlpatterns = [
         views.ExecutionViewSet.as_view({"get": "retrieve"}),
         name="run-execution",
     ),
+    re_path(r"^api/v1/online/events/?$", live.EventsView.as_view(), name="online-events"),
+    re_path(r"^api/v1/online/corrections/?$", live.CorrectionsView.as_view(), name="online-corrections"),
+    re_path(
+        r"^api/v1/online/corrections/(?P<delivery_id>[^/]+)/ack/?$",
+        live.CorrectionAckView.as_view(),
+        name="online-correction-ack",
+    ),
+    re_path(r"^api/v1/online/agents/(?P<name>[^/]+)/?$", live.AgentView.as_view(), name="online-agent"),
+    re_path(r"^api/v1/online/agents/(?P<name>[^/]+)/resume/?$", live.AgentResumeView.as_view(), name="online-resume"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(**_docs_access), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **_docs_access), name="api-docs"),

@@ -19,10 +19,19 @@ from outbox.models import OutboxEvent
 
 @dataclass(frozen=True)
 class Message:
+    """One row to relay. `delay_s` holds it back (a retry with backoff); a payload with `task` is a task message,
+    one with `route` (`routed`) an event for another exchange than `vigilo.events`."""
+
     topic: str
     dedupe_key: str
     payload: dict[str, Any]
     shard: int = 0
+    delay_s: float = 0.0
+
+
+def routed(*, exchange: str, routing_key: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The payload of an event published to the topic exchange `exchange` with `routing_key`, `body` as the message."""
+    return {"route": {"exchange": exchange, "routing_key": routing_key}, "body": body}
 
 
 def outbox_write(*, messages: list[Message]) -> None:
@@ -32,7 +41,13 @@ def outbox_write(*, messages: list[Message]) -> None:
     now = timezone.now()
     OutboxEvent.objects.bulk_create(
         [
-            OutboxEvent(topic=m.topic, dedupe_key=m.dedupe_key, payload=m.payload, shard=m.shard, available_at=now)
+            OutboxEvent(
+                topic=m.topic,
+                dedupe_key=m.dedupe_key,
+                payload=m.payload,
+                shard=m.shard,
+                available_at=now + timedelta(seconds=m.delay_s) if m.delay_s else now,
+            )
             for m in messages
         ],
         ignore_conflicts=True,

@@ -1,29 +1,15 @@
-"""Checking a profile against the evaluator registry: every binding's evaluator resolves, its config fits the
-version's schema, its capabilities are granted; the result pins each binding to one version by digest."""
+"""Checking a run's profile: parsed (gating.profile) and pinned against the registry (evaluators.pins), every
+problem reported as the profile's `ValidationFailed`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
-from evaluators.models import EvaluatorVersion
-from evaluators.selectors import ResolveError, evaluator_version_resolve
+from evaluators.pins import Pin, PinsInvalid, profile_pins
 from gating.profile import ProfileError, ProfileSpec, profile_parse
 from runs.errors import ValidationFailed
 
-
-@dataclass(frozen=True)
-class Pin:
-    binding_id: str
-    reference: str
-    version_id: int
-    digest: str
-    pure: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "version_id": self.version_id, "digest": self.digest, "pure": self.pure}
+__all__ = ["Pin", "profile_check"]
 
 
 def profile_check(*, document: Any) -> tuple[ProfileSpec, dict[str, Pin]]:
@@ -32,29 +18,7 @@ def profile_check(*, document: Any) -> tuple[ProfileSpec, dict[str, Pin]]:
         profile = profile_parse(data=document)
     except ProfileError as exc:
         raise ValidationFailed("profile", list(exc.errors)) from None
-    errors: list[tuple[str, str]] = []
-    pins: dict[str, Pin] = {}
-    for i, binding in enumerate(profile.bindings):
-        where = f"bindings[{i}] ({binding.id})"
-        try:
-            version: EvaluatorVersion = evaluator_version_resolve(reference=binding.evaluator)
-        except ResolveError as exc:
-            errors.append((f"{where}.evaluator", str(exc)))
-            continue
-        if version.config_schema is not None:
-            validator = jsonschema.Draft202012Validator(version.config_schema)
-            for err in sorted(validator.iter_errors(binding.config), key=lambda e: list(e.absolute_path)):
-                path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
-                errors.append((f"{where}.config{path}", f"{err.message} (config schema of {version.reference})"))
-        if "model" in version.capabilities and "model" not in binding.grants:
-            errors.append(
-                (
-                    f"{where}.grants",
-                    f"{version.reference} uses the `model` capability; grant it with "
-                    "grants: {model: {models: [...]}} or use another evaluator",
-                )
-            )
-        pins[binding.id] = Pin(binding.id, version.reference, version.id, version.digest, version.pure)
-    if errors:
-        raise ValidationFailed("profile", errors)
-    return profile, pins
+    try:
+        return profile, profile_pins(profile=profile)
+    except PinsInvalid as exc:
+        raise ValidationFailed("profile", exc.errors) from None

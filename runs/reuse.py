@@ -3,13 +3,13 @@ that keep a reused instance honest."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
 from evaluators.sandbox import Invocation, Limits, LoadedComponent, ModelBroker, ReusedInstance, SandboxHost
 from evaluators.sandbox.abi import CaseInput
 from runs.models import EvaluatorResult
+from vigilo_project.sampling import sampled
 
 log = logging.getLogger(__name__)
 Isolation = EvaluatorResult.Isolation
@@ -61,12 +61,6 @@ class BindingRunner:
         if self.reused is not None:
             self.reused.close()
             self.reused = None
-
-
-def sampled(key: str, rate: float) -> bool:
-    """A deterministic sample: the same key is in or out at every attempt, and a lower rate's sample is a subset."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:8], "big") < rate * 2**64
 
 
 def _same_result(a: Invocation, b: Invocation) -> bool:

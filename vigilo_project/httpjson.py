@@ -221,3 +221,35 @@ class _VettedHTTPConnection(http.client.HTTPConnection):
 class _VettedHTTPSConnection(http.client.HTTPSConnection, _VettedHTTPConnection):
     """HTTPSConnection.connect wraps what `_VettedHTTPConnection.connect` opened, with the URL's host as the TLS
     server name (and the name the certificate is checked against)."""
+
+
+def post_once(*, url: str, body: bytes, headers: dict[str, str], timeout_s: float, policy: Policy, call: str) -> int:
+    """POST `body` once (no retry: the caller's outbox retries with backoff) and return the HTTP status.
+
+    For receivers that answer anything or nothing (webhooks): the answer's body is read, at most
+    MAX_RESPONSE_BYTES, and dropped. CallRefused when `policy` refuses where the URL leads; CallFailed when
+    the call could not be made or timed out.
+    """
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.scheme not in ("http", "https"):
+        raise CallFailed(f"{call}: {url!r} is not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = _vetted(parts.hostname, port, policy, call)
+    except _Retryable as exc:
+        raise CallFailed(str(exc)) from None
+    conn_cls = _VettedHTTPSConnection if parts.scheme == "https" else _VettedHTTPConnection
+    conn = conn_cls(parts.hostname, port, timeout=timeout_s)
+    conn.addresses = addresses
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        response = conn.getresponse()
+        response.read(MAX_RESPONSE_BYTES)
+        return response.status
+    except TimeoutError:
+        raise CallFailed(f"{call} timed out after {timeout_s:g} s") from None
+    except (ConnectionError, http.client.HTTPException, OSError) as exc:
+        raise CallFailed(f"{call} failed: {exc}") from None
+    finally:
+        conn.close()

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "evaluators",
     "outbox",
     "runs",
+    "online",
     "api",
 ]
 
@@ -156,6 +157,20 @@ VIGILO_OUTBOX_MAX_ATTEMPTS = env_int("VIGILO_OUTBOX_MAX_ATTEMPTS", 10, minimum=1
 VIGILO_OUTBOX_BATCH = env_int("VIGILO_OUTBOX_BATCH", 2000, minimum=1)
 VIGILO_OUTBOX_CLAIM_SECONDS = env_int("VIGILO_OUTBOX_CLAIM_SECONDS", 30, minimum=1)
 
+# --- Live evaluation (online/, docs/live.md) ----------------------------------------------------------------
+# The largest event payload accepted (its JSON, in bytes).
+VIGILO_ONLINE_MAX_EVENT_BYTES = env_int("VIGILO_ONLINE_MAX_EVENT_BYTES", 64 << 10, minimum=256)
+# A pending event older than this is dispatched again (its message was lost); evaluating it stays exactly once.
+VIGILO_ONLINE_STALE_SECONDS = env_int("VIGILO_ONLINE_STALE_SECONDS", 120, minimum=5)
+# The longest a long-poll for corrections waits (`wait=` is capped at this).
+VIGILO_ONLINE_POLL_MAX_S = env_float("VIGILO_ONLINE_POLL_MAX_S", 30.0, minimum=0.0)
+# Webhook deliveries: per attempt, and attempts before a delivery is dead (the admin retries dead ones).
+VIGILO_WEBHOOK_TIMEOUT_S = env_float("VIGILO_WEBHOOK_TIMEOUT_S", 5.0, minimum=0.1)
+VIGILO_WEBHOOK_MAX_ATTEMPTS = env_int("VIGILO_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# The AMQP consumer (`manage.py online_consume`): events taken per batch, and the longest a batch waits to fill.
+VIGILO_ONLINE_CONSUME_BATCH = env_int("VIGILO_ONLINE_CONSUME_BATCH", 200, minimum=1)
+VIGILO_ONLINE_CONSUME_WAIT_S = env_float("VIGILO_ONLINE_CONSUME_WAIT_S", 0.05, minimum=0.001)
+
 # --- Celery (distributed mode) --------------------------------------------------------------------------
 # Work messages and relay ticks live in durable queues; a message is acked only after its task returned
 # (acks_late), one at a time per process (prefetch 1). A worker that dies loses nothing: its chunk's lease
@@ -163,7 +178,7 @@ VIGILO_OUTBOX_CLAIM_SECONDS = env_int("VIGILO_OUTBOX_CLAIM_SECONDS", 30, minimum
 # stays off (redelivering a message that crashed its worker would loop).
 CELERY_TASK_QUEUES = tuple(
     Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
-    for name in ("executions", "outbox", "default")
+    for name in ("executions", "online", "outbox", "default")
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
@@ -173,6 +188,7 @@ CELERY_TASK_ROUTES = {
     "runs.process_chunk": {"queue": "executions"},
     "outbox.relay": {"queue": "outbox"},
     "runs.reap_leases": {"queue": "outbox"},
+    "online.*": {"queue": "online"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
@@ -213,6 +229,7 @@ CELERY_BEAT_SCHEDULE = {
     # Ticks expire: after a broker or worker outage, stale ticks are dropped instead of run in a burst.
     "relay-outbox": {"task": "outbox.relay", "schedule": 1.0, "options": {"expires": 10}},
     "reap-leases": {"task": "runs.reap_leases", "schedule": 5.0, "options": {"expires": 30}},
+    "reap-online": {"task": "online.reap", "schedule": 10.0, "options": {"expires": 30}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("VIGILO_BEAT_SCHEDULE_FILE", str(VIGILO_DATA_DIR / "celerybeat-schedule"))
 

@@ -76,6 +76,7 @@ class Publisher:
         app = self.app
         self.declared: set[Any] = set()
         self.events_declared = False
+        self.routed_exchanges: dict[str, Exchange] = {}
         self.direct: dict[str, _Direct | None] = {}
         self.direct_ok = not (
             app.conf.task_compression
@@ -213,6 +214,10 @@ class Publisher:
         self.channel.basic_publish(amqp_message, exchange="", routing_key=direct.routing_key)
 
     def _publish_event(self, event: OutboxEvent) -> None:
+        route = event.payload.get("route")
+        if route:
+            self._publish_routed(event, route)
+            return
         self.producer.publish(
             event.payload,
             exchange=self.exchange,
@@ -226,3 +231,24 @@ class Publisher:
             timeout=None,  # as for tasks
         )
         self.events_declared = True
+
+    def _publish_routed(self, event: OutboxEvent, route: dict[str, str]) -> None:
+        """An event for another topic exchange (`outbox.services.routed`): its body, with the row's routing key."""
+        name = route["exchange"]
+        exchange = self.routed_exchanges.get(name)
+        declare = []
+        if exchange is None:
+            exchange = self.routed_exchanges[name] = Exchange(name, type="topic", durable=True)
+            declare = [exchange]  # once per batch and exchange
+        self.producer.publish(
+            event.payload.get("body", {}),
+            exchange=exchange,
+            routing_key=route["routing_key"],
+            declare=declare,
+            serializer="json",
+            delivery_mode=2,
+            message_id=event.dedupe_key,
+            headers={"topic": event.topic},
+            retry=False,
+            timeout=None,
+        )
