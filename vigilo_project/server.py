@@ -14,11 +14,18 @@ import logging
 
 from django.conf import settings
 
+from online.services import events_redispatch_stale
 from outbox.embedded import EmbeddedRuntime
 from runs.reaper import periodic_reap
 from vigilo_project.env import env_bool
 
 log = logging.getLogger(__name__)
+
+
+def server_reap() -> dict[str, int]:
+    """The server runtime's periodic pass: the runs reaper, and live events whose evaluation message was lost."""
+    stale = events_redispatch_stale(older_than_s=settings.VIGILO_ONLINE_STALE_SECONDS)
+    return {**periodic_reap(), "online_redispatched": stale}
 
 
 def server_runtime_start() -> EmbeddedRuntime | None:
@@ -29,7 +36,7 @@ def server_runtime_start() -> EmbeddedRuntime | None:
         return None
     if not env_bool("VIGILO_EMBEDDED_RUNTIME_IN_SERVER", True):
         return None
-    runtime = EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS, reap=periodic_reap)
+    runtime = EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS, reap=server_reap)
     runtime.__enter__()
     atexit.register(runtime.stop)
     return runtime
