@@ -74,7 +74,7 @@ class Cluster:
                 "vigilo_project",
                 "worker",
                 "-Q",
-                "executions,outbox,default",
+                "executions,online,outbox,default",
                 "-n",
                 f"bench-{name}-{uuid.uuid4().hex[:6]}@%h",
                 "--concurrency",
@@ -154,7 +154,8 @@ class Cluster:
     def purge(self) -> None:
         code = (
             "from kombu import Connection\nimport sys\nwith Connection(sys.argv[1]) as c:\n ch=c.channel()\n"
-            " for q in ('executions','outbox','default'):\n  try: ch.queue_purge(q)\n  except Exception: pass\n"
+            " for q in ('executions','online','outbox','default'):\n"
+            "  try: ch.queue_purge(q)\n  except Exception: pass\n"
         )
         subprocess.run([PY, "-c", code, self.broker_url], cwd=REPO, capture_output=True, timeout=60, check=False)
 
