@@ -104,11 +104,10 @@ class Judgment:
     def complete(self) -> bool:
         return not self.left
 
-    def worst(self) -> Failure | None:
-        """The failure the correction answers with: the most severe, the first in profile order among equals."""
-        if not self.failures:
-            return None
-        return max(self.failures, key=lambda f: SEVERITIES.index(f.severity))  # max keeps the first of equals
+
+def worst_failure(failures: list[Failure]) -> Failure:
+    """The failure a correction answers with: the most severe, the first in `failures`' order among equals."""
+    return max(failures, key=lambda f: SEVERITIES.index(f.severity))  # max keeps the first of equals
 
 
 def event_case(event: EvalEvent, agent_name: str) -> dict[str, Any]:

@@ -26,11 +26,15 @@ def evaluate_message(event_ids: list[int], *, round_: int = 0) -> Message:
     )
 
 
-def webhook_message(delivery_id: int, *, attempt: int, delay_s: float = 0.0) -> Message:
+def webhook_message(delivery_id: int, *, attempt: int, round_start: int = 0, delay_s: float = 0.0) -> Message:
+    """Make attempt number `attempt` of this delivery, counted over its life, so the key is new for every attempt
+    of every round. `round_start` is how many attempts the delivery had when its current round began (0, or
+    where the admin's retry of a dead delivery began another round): a round ends, dead, after
+    VIGILO_WEBHOOK_MAX_ATTEMPTS attempts of its own."""
     return Message(
         topic="online.webhook",
         dedupe_key=f"online-webhook:{delivery_id}:{attempt}",
-        payload={"task": WEBHOOK_TASK, "args": [delivery_id]},
+        payload={"task": WEBHOOK_TASK, "args": [delivery_id, round_start]},
         delay_s=delay_s,
     )
 

@@ -3,12 +3,14 @@ metrics and the admin show."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, TruncHour
 
 from online.messages import correction_body
-from online.models import CorrectionSignal, EvalEvent, MonitoredAgent
+from online.models import CorrectionSignal, EvalEvent, MonitoredAgent, WebhookDelivery
 
 CORRECTIONS_PAGE = 100
 
@@ -46,20 +48,72 @@ def agent_view(agent: MonitoredAgent) -> dict[str, Any]:
 
 def event_counts() -> dict[tuple[str, str], int]:
     """(agent name, status) -> events."""
-    rows = EvalEvent.objects.values_list("agent__name", "status").annotate(n=Count("id"))
+    rows = EvalEvent.objects.order_by().values_list("agent__name", "status").annotate(n=Count("id"))
     return {(name, status): n for name, status, n in rows}
 
 
 def correction_counts() -> dict[tuple[str, str, bool], int]:
     """(agent name, severity, dropped) -> corrections."""
-    rows = CorrectionSignal.objects.values_list("agent__name", "severity", "dropped").annotate(n=Count("id"))
+    rows = CorrectionSignal.objects.order_by().values_list("agent__name", "severity", "dropped").annotate(n=Count("id"))
     return {(name, severity, dropped): n for name, severity, dropped, n in rows}
 
 
 def unacked_counts() -> dict[str, int]:
+    """agent name -> delivered corrections not acked."""
     rows = (
         CorrectionSignal.objects.filter(dropped=False, acked_at__isnull=True)
+        .order_by()
         .values_list("agent__name")
         .annotate(n=Count("id"))
     )
     return dict(rows)
+
+
+def agent_state_counts() -> dict[str, int]:
+    """state -> agents."""
+    rows = MonitoredAgent.objects.order_by().values_list("state").annotate(n=Count("id"))
+    return dict(rows)
+
+
+def agent_names() -> list[str]:
+    return list(MonitoredAgent.objects.order_by("name").values_list("name", flat=True))
+
+
+def webhook_delivery_counts() -> dict[str, int]:
+    """status -> webhook deliveries."""
+    rows = WebhookDelivery.objects.order_by().values_list("status").annotate(n=Count("id"))
+    return dict(rows)
+
+
+def _per_agent(rows: QuerySet[Any]) -> Coalesce:
+    """The number of `rows` of each agent, as a correlated subquery: one query for a page of agents."""
+    counted = rows.filter(agent=OuterRef("pk")).order_by().values("agent").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def agents_with_counts(*, agents: QuerySet[MonitoredAgent] | None = None) -> QuerySet[MonitoredAgent]:
+    """Agents annotated with their counts: events, corrections by severity (dropped ones included), dropped, and
+    delivered corrections not acked."""
+    rows = agents if agents is not None else MonitoredAgent.objects.all()
+    corrections = CorrectionSignal.objects.all()
+    return rows.annotate(
+        events_n=_per_agent(EvalEvent.objects.all()),
+        nudges_n=_per_agent(corrections.filter(severity=CorrectionSignal.Severity.NUDGE)),
+        redirects_n=_per_agent(corrections.filter(severity=CorrectionSignal.Severity.REDIRECT)),
+        halts_n=_per_agent(corrections.filter(severity=CorrectionSignal.Severity.HALT)),
+        dropped_n=_per_agent(corrections.filter(dropped=True)),
+        unacked_n=_per_agent(corrections.filter(dropped=False, acked_at__isnull=True)),
+    )
+
+
+def violations_by_hour(*, agent: MonitoredAgent, since: datetime) -> dict[tuple[datetime, str], int]:
+    """(hour in UTC, severity) -> the agent's corrections created in that hour since `since`, dropped included:
+    a violation counts whether or not the rate limit let it through."""
+    rows = (
+        CorrectionSignal.objects.filter(agent=agent, created_at__gte=since)
+        .annotate(hour=TruncHour("created_at", tzinfo=UTC))
+        .order_by()
+        .values_list("hour", "severity")
+        .annotate(n=Count("id"))
+    )
+    return {(hour, severity): n for hour, severity, n in rows}

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from evaluators.pins import PinsInvalid, profile_pins
 from gating.profile import ProfileError
-from online.engine import Failure, Judgment, LoadedProfile, event_judge, failure_of, profile_loaded
+from online.engine import Failure, Judgment, LoadedProfile, event_judge, failure_of, profile_loaded, worst_failure
 from online.errors import AgentHalted, EventInvalid, StateConflict
 from online.ingest import EventIn
 from online.messages import (
@@ -347,8 +347,11 @@ def _claim_pending(event_ids: list[int]) -> set[int]:
         .filter(id__in=event_ids, status=EvalEvent.Status.PENDING)
         .values_list("id", flat=True)
     )
+    if connection.features.has_select_for_update:  # PostgreSQL: the rows are ours until the commit
+        EvalEvent.objects.filter(id__in=locked).update(status=EvalEvent.Status.EVALUATED, evaluated_at=now)
+        return set(locked)
     won = set()
-    for event_id in locked:  # one guarded update each: on SQLite, select_for_update locks nothing
+    for event_id in locked:  # SQLite locks nothing on select: one guarded update each
         if EvalEvent.objects.filter(id=event_id, status=EvalEvent.Status.PENDING).update(
             status=EvalEvent.Status.EVALUATED, evaluated_at=now
         ):
@@ -383,9 +386,7 @@ def _settle(
         if failures:
             order = {b.id: i for i, b in enumerate(profiles[judgment.event.profile_id].spec.spec.bindings)}
             failures.sort(key=lambda f: order.get(f.binding_id, 0))
-            failing.append(
-                (judgment, Judgment(event=judgment.event, failures=failures).worst() or failures[0], failures)
-            )
+            failing.append((judgment, worst_failure(failures), failures))
     if not failing:
         return {}
     # The agent's row is the rate limit's lock: every process counting this agent's window waits here.

@@ -36,8 +36,8 @@ def evaluate_events(event_ids: list[int]) -> int:
     retry_jitter=True,
     max_retries=10,
 )
-def webhook_send(delivery_id: int) -> str:
-    return webhook_deliver(delivery_id=delivery_id)
+def webhook_send(delivery_id: int, round_start: int = 0) -> str:
+    return webhook_deliver(delivery_id=delivery_id, round_start=round_start)
 
 
 @shared_task(name="online.reap", ignore_result=True)

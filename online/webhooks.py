@@ -9,7 +9,9 @@ A delivery is a POST of the correction's JSON body with three headers:
 The timestamp is inside the signed bytes so a captured delivery cannot be replayed later than the receiver's
 tolerance (the SDK's `verify_webhook` allows 5 minutes). Any 2xx is a delivery; anything else, or no answer, is
 retried with exponential backoff by a new outbox row, until VIGILO_WEBHOOK_MAX_ATTEMPTS, then the delivery is
-dead (the admin retries dead deliveries). The secret never leaves the database but in the signature.
+dead. The admin's retry of a dead delivery begins another round of as many attempts. `attempts` counts every
+attempt of every round, and each attempt's outbox row is keyed by its number: a retry never collides with a row
+of an earlier round. The secret never leaves the database but in the signature.
 """
 
 from __future__ import annotations
@@ -38,14 +40,15 @@ def signature(*, secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def webhook_deliver(*, delivery_id: int) -> str:
+def webhook_deliver(*, delivery_id: int, round_start: int = 0) -> str:
     """One attempt of a pending delivery; returns its status after the attempt ("delivered", "pending", "dead",
-    or "skipped" when it was not pending)."""
+    or "skipped" when it was not pending). `round_start`: the attempts made before this round (webhook_message)."""
     delivery = (
         WebhookDelivery.objects.select_related("correction__agent", "correction__event").filter(pk=delivery_id).first()
     )
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return "skipped"
+    round_start = min(round_start, delivery.attempts)  # a round never outlasts the limit, whatever a message says
     correction = delivery.correction
     agent = correction.agent
     body = json.dumps(correction_body(correction, agent=agent, event=correction.event), separators=(",", ":")).encode()
@@ -85,7 +88,7 @@ def webhook_deliver(*, delivery_id: int) -> str:
             )
             return WebhookDelivery.Status.DELIVERED
         attempts = delivery.attempts + 1
-        dead = attempts >= settings.VIGILO_WEBHOOK_MAX_ATTEMPTS
+        dead = attempts - round_start >= settings.VIGILO_WEBHOOK_MAX_ATTEMPTS
         moved = WebhookDelivery.objects.filter(
             pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
         ).update(
@@ -95,7 +98,10 @@ def webhook_deliver(*, delivery_id: int) -> str:
             last_error=error[:2000],
         )
         if moved and not dead:
-            outbox_write(messages=[webhook_message(delivery.pk, attempt=attempts, delay_s=backoff_seconds(attempts))])
+            delay_s = backoff_seconds(attempts - round_start)
+            outbox_write(
+                messages=[webhook_message(delivery.pk, attempt=attempts, round_start=round_start, delay_s=delay_s)]
+            )
     log.warning(
         "online: webhook of agent %s, delivery %s attempt %d failed: %s", agent.name, delivery.pk, attempts, error
     )
@@ -103,12 +109,20 @@ def webhook_deliver(*, delivery_id: int) -> str:
 
 
 def webhooks_retry_dead(*, ids: list[int]) -> int:
-    """Give dead deliveries another round of attempts (the admin's action)."""
+    """Give dead deliveries another round of attempts (the admin's action); returns how many. The round begins
+    at the attempts made so far, so its first row's key (that attempt's number) is new."""
     with transaction.atomic():
-        rows = list(WebhookDelivery.objects.select_for_update().filter(pk__in=ids, status=WebhookDelivery.Status.DEAD))
-        for row in rows:
-            WebhookDelivery.objects.filter(pk=row.pk).update(
-                status=WebhookDelivery.Status.PENDING, attempts=0, last_error=""
+        rows = list(
+            WebhookDelivery.objects.select_for_update()
+            .filter(pk__in=ids, status=WebhookDelivery.Status.DEAD)
+            .values_list("pk", "attempts")
+        )
+        moved = [
+            (pk, attempts)
+            for pk, attempts in rows  # guarded: on SQLite, select_for_update locks nothing
+            if WebhookDelivery.objects.filter(pk=pk, status=WebhookDelivery.Status.DEAD, attempts=attempts).update(
+                status=WebhookDelivery.Status.PENDING, last_error=""
             )
-        outbox_write(messages=[webhook_message(row.pk, attempt=-int(time.time())) for row in rows])
-    return len(rows)
+        ]
+        outbox_write(messages=[webhook_message(pk, attempt=attempts, round_start=attempts) for pk, attempts in moved])
+    return len(moved)
