@@ -11,9 +11,11 @@ case "$role" in
     exec python manage.py vigilo_setup "$@"
     ;;
   web)
+    # Threads: a live agent's long-poll for corrections (docs/live.md) holds its thread while it waits.
     exec gunicorn vigilo_project.wsgi \
       --bind "0.0.0.0:${PORT:-8000}" \
       --workers "${WEB_CONCURRENCY:-2}" \
+      --worker-class gthread --threads "${WEB_THREADS:-8}" \
       --timeout "${WEB_TIMEOUT:-60}" \
       --access-logfile - "$@"
     ;;
@@ -30,6 +32,10 @@ case "$role" in
     ;;
   flower)
     exec celery -A vigilo_project flower --port="${FLOWER_PORT:-5555}" "$@"
+    ;;
+  consumer)
+    # The AMQP consumer of live events (vigilo.online); only needed when agents publish events over AMQP.
+    exec python manage.py online_consume "$@"
     ;;
   relay)
     # Optional: a standalone relay loop (beat + workers already relay; useful when debugging a deployment).
