@@ -178,13 +178,14 @@ def events_accept(*, agent: MonitoredAgent, events: list[EventIn], path: str) ->
 
     Sampling and the agent's event-type filter decide here: an unsampled or filtered event is stored (and
     counted) but never evaluated. The pending ones get one `online.evaluate_events` message. AgentHalted when the
-    agent is halted: nothing is stored.
+    agent is halted and an event is new: nothing is stored.
     """
     with transaction.atomic():
-        _halt_check(agent)
         ids = [e.message_id for e in events]
         existing = dict(EvalEvent.objects.filter(agent=agent, message_id__in=ids).values_list("message_id", "status"))
         fresh = [e for e in events if e.message_id not in existing]
+        if fresh:  # a resend of stored events is answered, even after a halt
+            _halt_check(agent)
         rows = [_event_row(agent, e, path=path, status=_first_status(agent, e)) for e in fresh]
         EvalEvent.objects.bulk_create(rows, ignore_conflicts=True)
         stored = dict(
@@ -226,10 +227,10 @@ def event_submit_sync(*, agent: MonitoredAgent, event: EventIn) -> SyncAnswer:
     correction. Nothing is written before the evaluation: the event, its results and its correction are written
     in one transaction, so a crash leaves nothing and the agent's retry is evaluated anew. An event that needs
     a model or passes the deadline is stored with the results so far and finished by a worker (`deferred`)."""
-    _halt_check(agent)
-    stored = _stored_answer(agent, event.message_id)
+    stored = _stored_answer(agent, event.message_id)  # a resend is answered, even after a halt it caused
     if stored is not None:
         return stored
+    _halt_check(agent)
     status = _first_status(agent, event)
     row = _event_row(agent, event, path=EvalEvent.Path.SYNC, status=status)
     if status != EvalEvent.Status.PENDING:

@@ -225,3 +225,15 @@ def test_acks_are_recorded_once_and_only_for_the_agents_own_corrections(publishe
 def test_a_profile_is_loaded_once_per_process(published):
     agent, _ = agent_make()
     assert profile_loaded(agent.profile) is profile_loaded(agent.profile)
+
+
+def test_a_resend_after_a_halt_is_answered_from_storage_not_refused(published):
+    agent, _ = agent_make()
+    [stored] = accept(agent, unreferenced(message_id="before-halt"))
+    halt = sync(agent, leaking(message_id="leak-again"))
+    again = sync(agent, leaking(message_id="leak-again"))
+    assert again.duplicate and again.correction == halt.correction
+    [resent] = accept(agent, unreferenced(message_id="before-halt"))  # a batch stored before the halt
+    assert resent.duplicate and resent.status == stored.status
+    with pytest.raises(AgentHalted):
+        accept(agent, unreferenced(message_id="before-halt"), unreferenced(message_id="new-one"))

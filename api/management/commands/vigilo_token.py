@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from api.models import ApiToken
+from api.models import SCOPES, ApiToken
 from api.services import TokenError, token_create, token_revoke
 from vigilo_project.exitcodes import USAGE
 
@@ -16,7 +16,8 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create", help="create a token and print its secret (shown once)")
         create.add_argument("name")
-        create.add_argument("--scopes", default="read", help="comma separated: read, write, publish")
+        scopes = ", ".join(s for s in SCOPES if s != "emit")  # emit: an agent's own token (vigilo_agents)
+        create.add_argument("--scopes", default="read", help=f"comma separated: {scopes}")
         create.add_argument("--expires-days", type=int, default=None)
         revoke = sub.add_parser("revoke", help="revoke a token by name")
         revoke.add_argument("name")
