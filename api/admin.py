@@ -21,10 +21,11 @@ class TokenCreateForm(forms.ModelForm):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "scopes", "status", "expires_at", "last_used_at", "created_at"]
-    search_fields = ["name", "prefix"]
+    list_display = ["name", "prefix", "scopes", "agent", "status", "expires_at", "last_used_at", "created_at"]
+    search_fields = ["name", "prefix", "agent__name"]
+    list_select_related = ["agent"]
     actions = ["revoke"]
-    readonly_fields = ["name", "prefix", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = ["name", "prefix", "scopes", "agent", "created_at", "expires_at", "revoked_at", "last_used_at"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

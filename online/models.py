@@ -209,6 +209,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:
         return f"webhook {self.correction_id} ({self.status}, {self.attempts} attempts)"

@@ -21,6 +21,15 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from online.models import CorrectionSignal, EvalEvent, MonitoredAgent, WebhookDelivery
+from online.selectors import (
+    agent_names,
+    agent_state_counts,
+    correction_counts,
+    event_counts,
+    unacked_counts,
+    webhook_delivery_counts,
+)
 from outbox.models import OutboxEvent
 from runs.models import Chunk, EvaluatorResult, ExecutionAggregate, Run
 from vigilo_project.celery import app
@@ -124,7 +133,59 @@ def _collect() -> list[Any]:
     failed_chunks = Chunk.objects.filter(state=Chunk.State.FAILED).count()
     lost = GaugeMetricFamily("vigilo_chunks_failed_after_recovery_limit", "Chunks failed past the recovery limit.")
     lost.add_metric([], failed_chunks)
-    return [runs, chunks, evaluated, errors, outbox_rows, lag, recoveries, lost]
+    return [runs, chunks, evaluated, errors, outbox_rows, lag, recoveries, lost, *_collect_online()]
+
+
+def _collect_online() -> list[Any]:
+    """Live evaluation, one GROUP BY a family (and the agents' names): every agent gets every series, zeros
+    included, so a rate over a new agent's first correction is not lost."""
+    names = agent_names()
+    # A counter's series never go down, so it counts events by the status they keep (evaluated, unsampled,
+    # filtered); the pending ones, which move on, are a gauge.
+    events = CounterMetricFamily(
+        "vigilo_online_events", "Events agents emitted and settled, by agent and status.", labels=["agent", "status"]
+    )
+    pending = GaugeMetricFamily(
+        "vigilo_online_events_pending", "Events waiting for a worker's evaluation, by agent.", labels=["agent"]
+    )
+    by_key = event_counts()
+    for name in names:
+        for status in EvalEvent.Status.values:
+            if status == EvalEvent.Status.PENDING:
+                pending.add_metric([name], by_key.get((name, status), 0))
+            else:
+                events.add_metric([name, status], by_key.get((name, status), 0))
+
+    corrections = CounterMetricFamily(
+        "vigilo_online_corrections",
+        "Corrections issued, by agent, severity and outcome (delivered, or dropped by the rate limit).",
+        labels=["agent", "severity", "outcome"],
+    )
+    by_correction = correction_counts()
+    for name in names:
+        for severity in CorrectionSignal.Severity.values:
+            for outcome, dropped in (("delivered", False), ("dropped", True)):
+                corrections.add_metric([name, severity, outcome], by_correction.get((name, severity, dropped), 0))
+
+    unacked = GaugeMetricFamily(
+        "vigilo_online_corrections_unacked", "Delivered corrections the agent has not acked.", labels=["agent"]
+    )
+    by_agent = unacked_counts()
+    for name in names:
+        unacked.add_metric([name], by_agent.get(name, 0))
+
+    agents = GaugeMetricFamily("vigilo_online_agents", "Monitored agents, by state.", labels=["state"])
+    by_state = agent_state_counts()
+    for state in MonitoredAgent.State.values:
+        agents.add_metric([state], by_state.get(state, 0))
+
+    webhooks = GaugeMetricFamily(
+        "vigilo_online_webhook_deliveries", "Webhook deliveries of corrections, by status.", labels=["status"]
+    )
+    by_status = webhook_delivery_counts()
+    for status in WebhookDelivery.Status.values:
+        webhooks.add_metric([status], by_status.get(status, 0))
+    return [events, pending, corrections, unacked, agents, webhooks]
 
 
 class _DatabaseCollector:
