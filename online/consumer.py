@@ -108,19 +108,22 @@ class EventConsumer:
         batch_size: int,
         wait_s: float,
         heartbeat_s: float = HEARTBEAT_S,
+        on_ready: Callable[[], object] | None = None,
     ) -> None:
         self.broker_url = broker_url
         self.authenticate = authenticate
         self.batch_size = batch_size
         self.wait_s = wait_s
         self.heartbeat_s = heartbeat_s
+        self.on_ready = on_ready  # called each time consuming starts (again, after a reconnection)
         self.counts = ConsumeCounts()
         self.exchange = Exchange(EVENTS_EXCHANGE, type="topic", durable=True)
         self.queue = Queue(QUEUE, self.exchange, routing_key="#", durable=True)
         self._stopping = threading.Event()
         self._pending: list[Any] = []
         self._first_at = 0.0
-        self._backoff_s = BACKOFF_START_S
+        # The next wait after a failure, per cause: reset by a connection (broker) or a stored batch (database).
+        self._backoff_s = {"broker": BACKOFF_START_S, "database": BACKOFF_START_S}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -135,23 +138,16 @@ class EventConsumer:
             except _DB_ERRORS as exc:
                 self._pending.clear()  # unacked: redelivered once the connection closes (it just did)
                 db.close()  # the next batch connects afresh
-                self._wait(f"database error ({type(exc).__name__}: {exc}); the batch will be redelivered")
+                self._wait("database", f"{type(exc).__name__}: {exc}; the batch will be delivered again")
             except _BROKER_ERRORS as exc:
                 self._pending.clear()  # unacked: RabbitMQ redelivers them
-                self._wait(f"broker connection lost or refused ({type(exc).__name__}: {exc})")
-        c = self.counts
-        log.info(
-            "online: consumer stopped: %d events accepted, %d resends, %d messages dropped %s",
-            c.accepted,
-            c.duplicates,
-            sum(c.dropped.values()),
-            dict(c.dropped),
-        )
+                self._wait("broker", f"connection lost or refused ({type(exc).__name__}: {exc})")
 
-    def _wait(self, why: str) -> None:
-        delay = self._backoff_s * random.uniform(0.5, 1.0)
-        self._backoff_s = min(self._backoff_s * 2, BACKOFF_MAX_S)
-        log.warning("online: consumer: %s; reconnecting in %.1f s", why, delay)
+    def _wait(self, cause: str, why: str) -> None:
+        """Wait before reconnecting: jittered, doubling per consecutive failure of this cause, bounded."""
+        delay = self._backoff_s[cause] * random.uniform(0.5, 1.0)
+        self._backoff_s[cause] = min(self._backoff_s[cause] * 2, BACKOFF_MAX_S)
+        log.warning("online: consumer: %s %s; reconnecting in %.1f s", cause, why, delay)
         self._stopping.wait(delay)
 
     def _consume(self, conn: Any) -> None:
@@ -160,7 +156,7 @@ class EventConsumer:
             channel, queues=[self.queue], on_message=self._received, prefetch_count=self.batch_size, no_ack=False
         )
         with consumer:  # declares the exchange, the queue and its binding, then consumes
-            self._backoff_s = BACKOFF_START_S
+            self._backoff_s["broker"] = BACKOFF_START_S
             log.info(
                 "online: consumer ready: queue %s bound to %s with #, batch %d, wait %.3f s",
                 QUEUE,
@@ -168,6 +164,8 @@ class EventConsumer:
                 self.batch_size,
                 self.wait_s,
             )
+            if self.on_ready is not None:
+                self.on_ready()
             while True:
                 stopping = self._stopping.is_set()
                 if self._pending and (
@@ -177,6 +175,7 @@ class EventConsumer:
                 ):
                     batch, self._pending = self._pending, []
                     self._process(batch)
+                    self._backoff_s["database"] = BACKOFF_START_S
                 if stopping:
                     return
                 conn.heartbeat_check()
@@ -186,7 +185,7 @@ class EventConsumer:
                     timeout = min(IDLE_WAIT_S, self.heartbeat_s / 4) if self.heartbeat_s else IDLE_WAIT_S
                 try:
                     conn.drain_events(timeout=timeout)
-                except TimeoutError:  # socket.timeout: nothing arrived (an OSError, so before _BROKER_ERRORS)
+                except TimeoutError:  # socket.timeout, an OSError: nothing arrived, not a lost connection
                     pass
 
     def _received(self, message: Any) -> None:
@@ -236,7 +235,7 @@ class EventConsumer:
         if agent is None:
             raise _Dropped("agent", f"no agent named {routing_key!r} (the routing key names the agent)")
         if agent.id != agent_id:
-            raise _Dropped("auth", f"the token is not agent {routing_key!r}'s")
+            raise _Dropped("auth", f"the token belongs to another agent than {routing_key!r}")
         body = message.body
         try:
             event = event_parse(body_decode(body.encode() if isinstance(body, str) else body))
