@@ -74,7 +74,8 @@ class Operator(permissions.BasePermission):
 
 def _own_agent(token: ApiToken, named: str | None) -> MonitoredAgent:
     assert token.agent_id is not None  # AgentToken / AgentOrReader checked it
-    agent = MonitoredAgent.objects.select_related("profile").get(pk=token.agent_id)
+    agent = token.agent  # loaded with the token, in this request (api.services.token_authenticate)
+    assert agent is not None
     if named is not None and named != agent.name:
         raise NotPermitted(f"this token is agent {agent.name!r}'s: it cannot act as {named!r}")
     return agent

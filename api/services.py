@@ -66,7 +66,8 @@ def token_revoke(*, name: str) -> ApiToken:
 
 def token_authenticate(*, secret: str) -> ApiToken | None:
     """The active token for this secret, or None. Records the last use at most once a minute."""
-    row = ApiToken.objects.filter(key_hash=token_hash(secret)).first()
+    # An agent's token comes with its agent and profile: the live sync path needs them, in this one query.
+    row = ApiToken.objects.select_related("agent__profile").filter(key_hash=token_hash(secret)).first()
     if row is None or not row.is_active:
         return None
     now = timezone.now()

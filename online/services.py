@@ -141,13 +141,15 @@ class Accepted:
 
 
 def _halt_check(agent: MonitoredAgent) -> None:
-    state, reason, halt = (
-        MonitoredAgent.objects.filter(pk=agent.pk)
-        .values_list("state", "halted_reason", "halt_correction__delivery_id")
-        .get()
+    """AgentHalted when the agent's row says halted now (the hot path reads one column; the halt's details only
+    when it is halted)."""
+    state = MonitoredAgent.objects.filter(pk=agent.pk).values_list("state", flat=True).get()
+    if state != MonitoredAgent.State.HALTED:
+        return
+    reason, halt = (
+        MonitoredAgent.objects.filter(pk=agent.pk).values_list("halted_reason", "halt_correction__delivery_id").get()
     )
-    if state == MonitoredAgent.State.HALTED:
-        raise AgentHalted(agent=agent.name, reason=reason, halt_id=str(halt) if halt else None)
+    raise AgentHalted(agent=agent.name, reason=reason, halt_id=str(halt) if halt else None)
 
 
 def _first_status(agent: MonitoredAgent, event: EventIn) -> str:
@@ -225,12 +227,14 @@ class SyncAnswer:
 def event_submit_sync(*, agent: MonitoredAgent, event: EventIn) -> SyncAnswer:
     """Evaluate one event inline (the deterministic bindings, before the agent's deadline) and answer with its
     correction. Nothing is written before the evaluation: the event, its results and its correction are written
-    in one transaction, so a crash leaves nothing and the agent's retry is evaluated anew. An event that needs
-    a model or passes the deadline is stored with the results so far and finished by a worker (`deferred`)."""
-    stored = _stored_answer(agent, event.message_id)  # a resend is answered, even after a halt it caused
-    if stored is not None:
-        return stored
-    _halt_check(agent)
+    in one transaction, so a crash leaves nothing and the agent's retry is evaluated anew; a resend of a stored
+    event (its insert conflicts) is answered with what was stored. An event that needs a model or passes the
+    deadline is stored with the results so far and finished by a worker (`deferred`)."""
+    if agent.state == MonitoredAgent.State.HALTED:  # as the caller loaded it; checked again before writing
+        stored = _stored_answer(agent, event.message_id)  # a resend is answered, even after the halt it caused
+        if stored is not None:
+            return stored
+        _halt_check(agent)
     status = _first_status(agent, event)
     row = _event_row(agent, event, path=EvalEvent.Path.SYNC, status=status)
     if status != EvalEvent.Status.PENDING:
@@ -247,19 +251,20 @@ def event_submit_sync(*, agent: MonitoredAgent, event: EventIn) -> SyncAnswer:
     )
     try:
         with transaction.atomic():
-            _halt_check(agent)  # halted while this event was judged: refused like any later event
             if judgment.complete:
                 row.status = EvalEvent.Status.EVALUATED
                 row.evaluated_at = timezone.now()
-                row.save()
-                bodies = _settle(agent=agent, judgments=[judgment], profiles={profile.profile_id: profile})
             else:
                 row.deferred = judgment.left[:300]
-                row.save()
+            row.save()  # first: a resend of a stored event (unique per agent and message id) is answered below
+            _halt_check(agent)  # halted while this event was judged: refused like any later event
+            if judgment.complete:
+                bodies = _settle(agent=agent, judgments=[judgment], profiles={profile.profile_id: profile})
+            else:
                 _results_write(judgment)
                 outbox_write(messages=[evaluate_message([row.id])])
                 bodies = {}
-    except IntegrityError:  # the same message id won a race with this one: answer with what it stored
+    except IntegrityError:  # a resend, or the same message id won a race with this one: what it stored
         return _stored_answer(agent, event.message_id) or _gone(event)
     return SyncAnswer(
         message_id=event.message_id,
@@ -360,10 +365,14 @@ def _claim_pending(event_ids: list[int]) -> set[int]:
     return won
 
 
-def _results_write(judgment: Judgment) -> None:
-    for row in judgment.rows:
-        row.event_id = judgment.event.id
-    OnlineResult.objects.bulk_create(judgment.rows, ignore_conflicts=True)
+def _results_write(*judgments: Judgment) -> None:
+    """Every judgment's result rows in one statement (a repeated row is skipped: unique per event and binding)."""
+    rows = []
+    for judgment in judgments:
+        for row in judgment.rows:
+            row.event_id = judgment.event.id
+            rows.append(row)
+    OnlineResult.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
 
 
 def _settle(
@@ -375,8 +384,7 @@ def _settle(
 ) -> dict[int, dict[str, Any]]:
     """Write the judgments' results and corrections, in the caller's transaction, for events this transaction
     settled. Returns the delivered corrections' bodies by event id."""
-    for judgment in judgments:
-        _results_write(judgment)
+    _results_write(*judgments)
     failing: list[tuple[Judgment, Failure, list[Failure]]] = []
     for judgment in judgments:
         failures = list(judgment.failures)

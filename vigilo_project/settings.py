@@ -72,7 +72,15 @@ VIGILO_DATA_DIR = Path(env_str("VIGILO_DATA_DIR", str(BASE_DIR / "var")))
 VIGILO_CACHE_DIR = Path(env_str("VIGILO_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 
 _default_db = f"sqlite:///{VIGILO_DATA_DIR / 'vigilo.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=0)}
+# Connections are kept between requests and tasks (VIGILO_DB_CONN_MAX_AGE seconds, 0: one per request) and checked
+# before reuse: a new PostgreSQL connection costs more than the live sync path's whole evaluation.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", _default_db),
+        conn_max_age=env_int("VIGILO_DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Threads of the embedded worker share the file: wait for locks instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
