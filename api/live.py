@@ -17,13 +17,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import serializers as s
 from api.auth import BearerTokenAuthentication
-from api.http import PlainTextParser, uuid_or_404
+from api.http import CONFLICT, ERRORS, READ_ERRORS, WRITE_ERRORS, PlainTextParser, uuid_or_404
 from api.models import ApiToken
 from online.errors import EventInvalid, NotPermitted
 from online.ingest import EventIn, body_decode, event_parse, events_parse
@@ -107,6 +109,17 @@ class EventsView(APIView):
     permission_classes = [AgentToken]
     parser_classes = [PlainTextParser]  # the raw body: online/ingest.py names what is wrong
 
+    @extend_schema(
+        summary="Emit an event (sync), or events (async)",
+        request={"application/json": s.LiveEventSerializer},
+        parameters=[OpenApiParameter("Prefer", str, OpenApiParameter.HEADER, description="`respond-async`: 202")],
+        responses={
+            200: s.LiveAnswerSerializer,
+            202: OpenApiResponse(s.LiveAcceptedSerializer, description="accepted for the workers (or deferred)"),
+            **WRITE_ERRORS,
+            **CONFLICT,
+        },
+    )
     def post(self, request: Request) -> Response:
         token = request.auth
         assert isinstance(token, ApiToken)
@@ -149,6 +162,16 @@ class CorrectionsView(APIView):
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [AgentOrReader]
 
+    @extend_schema(
+        summary="The agent's corrections after a cursor (long-poll)",
+        parameters=[
+            OpenApiParameter("after", int, description="the last cursor seen (0: from the start)"),
+            OpenApiParameter("wait", float, description="seconds to wait for one (capped)"),
+            OpenApiParameter("unacked", bool),
+            OpenApiParameter("agent", str, description="with a `read` token: whose"),
+        ],
+        responses={200: s.LiveCorrectionsSerializer, **ERRORS},
+    )
     def get(self, request: Request) -> Response:
         agent = _agent_named(request, request.query_params.get("agent"))
         problems = {}
@@ -180,6 +203,7 @@ class CorrectionAckView(APIView):
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [AgentToken]
 
+    @extend_schema(summary="Ack a correction", request=None, responses={200: s.LiveAckSerializer, **READ_ERRORS})
     def post(self, request: Request, delivery_id: str) -> Response:
         token = request.auth
         assert isinstance(token, ApiToken)
@@ -195,6 +219,7 @@ class AgentView(APIView):
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [AgentOrReader]
 
+    @extend_schema(summary="A monitored agent", responses={200: s.LiveAgentSerializer, **READ_ERRORS})
     def get(self, request: Request, name: str) -> Response:
         return Response(agent_view(_agent_named(request, name)))
 
@@ -203,6 +228,11 @@ class AgentResumeView(APIView):
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [Operator]
 
+    @extend_schema(
+        summary="Resume a halted agent (operate)",
+        request=s.LiveResumeSerializer,
+        responses={200: s.LiveAgentSerializer, **ERRORS, **CONFLICT},
+    )
     def post(self, request: Request, name: str) -> Response:
         token = request.auth
         assert isinstance(token, ApiToken)

@@ -403,3 +403,84 @@ class ExecutionFilterSerializer(serializers.Serializer):
 
 class CompareQuerySerializer(serializers.Serializer):
     baseline = serializers.UUIDField()
+
+
+# -- live evaluation (api/live.py; docs/live.md): the shapes of the bodies, for the schema -------------------
+
+
+class LiveEventSerializer(serializers.Serializer):
+    """One event (online/ingest.py parses and checks it, naming each bad field)."""
+
+    event_type = serializers.ChoiceField(choices=["llm_output", "tool_call", "decision", "message_sent", "custom"])
+    payload = serializers.JSONField(help_text="a JSON object; its JSON at most VIGILO_ONLINE_MAX_EVENT_BYTES")
+    message_id = serializers.CharField(max_length=200, help_text="the agent's id of the event: unique per agent")
+    agent_name = serializers.CharField(required=False, help_text="the token's own agent (another one is a 403)")
+    trace_id = serializers.CharField(required=False, help_text="32 hex characters (W3C trace context)")
+    span_id = serializers.CharField(required=False, help_text="16 hex characters")
+    timestamp = serializers.DateTimeField(required=False)
+
+
+class LiveCorrectionSerializer(serializers.Serializer):
+    delivery_id = serializers.UUIDField()
+    cursor = serializers.IntegerField()
+    agent = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["nudge", "redirect", "halt"])
+    reason = serializers.CharField()
+    payload = serializers.JSONField(help_text="binding, findings, explanation, score, also (the other failures)")
+    event = serializers.JSONField(help_text="message_id, event_type, trace_id, span_id")
+    created_at = serializers.DateTimeField()
+    acked = serializers.BooleanField()
+
+
+class LiveResultSerializer(serializers.Serializer):
+    binding = serializers.CharField()
+    outcome = serializers.CharField()
+    judgment = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField(allow_null=True)
+    error_code = serializers.CharField(allow_blank=True)
+
+
+class LiveAnswerSerializer(serializers.Serializer):
+    """The sync answer (200), or with `deferred` when a worker finishes (202)."""
+
+    message_id = serializers.CharField()
+    status = serializers.CharField()
+    correction = LiveCorrectionSerializer(allow_null=True)
+    results = LiveResultSerializer(many=True)
+    duplicate = serializers.BooleanField()
+    deferred = serializers.CharField(required=False)
+
+
+class LiveAcceptedSerializer(serializers.Serializer):
+    """The async answer (202): each event's status."""
+
+    accepted = serializers.JSONField(help_text="[{message_id, status, duplicate}]")
+
+
+class LiveCorrectionsSerializer(serializers.Serializer):
+    agent = serializers.CharField()
+    corrections = LiveCorrectionSerializer(many=True)
+    cursor = serializers.IntegerField(help_text="pass it back as `after`")
+
+
+class LiveAckSerializer(serializers.Serializer):
+    delivery_id = serializers.UUIDField()
+    acked_at = serializers.DateTimeField()
+
+
+class LiveAgentSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    state = serializers.ChoiceField(choices=["active", "halted"])
+    halted_at = serializers.DateTimeField(allow_null=True)
+    halted_reason = serializers.CharField(allow_blank=True)
+    halt_id = serializers.UUIDField(allow_null=True)
+    profile = serializers.JSONField()
+    sample_rate = serializers.FloatField()
+    event_types = serializers.ListField(child=serializers.CharField())
+    rate_limit = serializers.JSONField()
+    delivery = serializers.CharField()
+    sync_deadline_ms = serializers.IntegerField()
+
+
+class LiveResumeSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="why the agent may go on (audited)")

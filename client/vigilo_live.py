@@ -177,11 +177,23 @@ class LiveAgent:
         poll_wait_s: float = 20.0,
         retries: int = 3,
         max_queue: int = 10_000,
+        amqp_url: str | None = None,
+        agent: str | None = None,
     ) -> None:
         url = url if url is not None else os.environ.get("VIGILO_URL") or None
         token = token if token is not None else os.environ.get("VIGILO_AGENT_TOKEN") or None
-        if mode not in ("sync", "async"):
-            raise ValueError(f"mode must be 'sync' or 'async', not {mode!r}")
+        if mode not in ("sync", "async", "amqp"):
+            raise ValueError(f"mode must be 'sync', 'async' or 'amqp', not {mode!r}")
+        self._amqp: _AmqpPublisher | None = None
+        if mode == "amqp":
+            # High-volume emitters: batches published to vigilo.online (docs/live-amqp.md); corrections still come
+            # by long-poll (start_polling), webhook or the agent's own queue on vigilo.corrections.
+            amqp_url = amqp_url or os.environ.get("VIGILO_AMQP_URL") or None
+            agent = agent or os.environ.get("VIGILO_AGENT_NAME") or None
+            if url and not (amqp_url and agent):
+                raise ValueError("mode 'amqp' needs amqp_url (VIGILO_AMQP_URL) and agent (VIGILO_AGENT_NAME)")
+            if url and amqp_url and agent:
+                self._amqp = _AmqpPublisher(amqp_url, agent=agent, token=token or "", timeout_s=timeout_s)
         if not 1 <= batch_size <= BATCH_MAX:
             raise ValueError(f"batch_size must be 1 to {BATCH_MAX}")
         if timeout_s <= 0 or flush_s < 0 or poll_wait_s < 0 or retries < 0 or max_queue < 1:
@@ -273,7 +285,7 @@ class LiveAgent:
             event_type, payload, message_id=message_id, trace_id=trace_id, span_id=span_id, timestamp=timestamp
         )
         self._check_running()
-        if self.mode == "async":
+        if self.mode in ("async", "amqp"):
             self._enqueue(event)
             return Answer(message_id=event["message_id"], status="queued")
         status, body = self._request("POST", EVENTS_PATH, body=event)
@@ -369,6 +381,9 @@ class LiveAgent:
                     self._cond.notify_all()
 
     def _send_batch(self, batch: list[dict[str, Any]]) -> None:
+        if self._amqp is not None:
+            self._amqp_send(batch)
+            return
         try:
             status, body = self._request("POST", EVENTS_PATH, body={"events": batch})
             if status == 202:
@@ -378,6 +393,21 @@ class LiveAgent:
             log.warning("vigilo_live: %d event(s) refused: the agent is halted", len(batch))
         except LiveError as exc:  # not transient, or still failing after the retries: the batch cannot be sent
             log.error("vigilo_live: %d event(s) lost: %s", len(batch), exc)
+
+    def _amqp_send(self, batch: list[dict[str, Any]]) -> None:
+        """Publish a batch with confirms; a broker that went away is reconnected to, and the unconfirmed rest
+        sent again, all of it, under the same message ids (the consumer dedupes on them)."""
+        assert self._amqp is not None
+        for attempt in range(self.retries + 1):
+            try:
+                self._amqp.publish(batch)
+                return
+            except self._amqp.errors as exc:
+                self._amqp.close()
+                if attempt == self.retries:
+                    log.error("vigilo_live: %d event(s) lost: the broker: %s", len(batch), exc)
+                    return
+                time.sleep(_backoff(attempt))
 
     # -- corrections ---------------------------------------------------------------------------------------
 
@@ -558,6 +588,8 @@ class LiveAgent:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        if self._amqp is not None:
+            self._amqp.close()
 
     def __enter__(self) -> LiveAgent:
         return self
@@ -701,6 +733,66 @@ class LiveAgent:
 
 
 # -- webhooks -------------------------------------------------------------------------------------------------
+
+
+class _AmqpPublisher:
+    """Events published to `vigilo.online` with the agent's name as routing key and its token in the
+    `authorization` header, persistent, each confirmed by the broker (py-amqp, the one dependency of this mode:
+    `pip install amqp`)."""
+
+    EXCHANGE = "vigilo.online"
+
+    def __init__(self, url: str, *, agent: str, token: str, timeout_s: float) -> None:
+        try:
+            import amqp  # noqa: PLC0415 - optional: only the amqp mode needs it
+        except ImportError:
+            raise ValueError("mode 'amqp' needs the `amqp` package (pip install amqp)") from None
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ValueError(f"amqp_url {url!r} is not an amqp:// URL")
+        self._amqp = amqp
+        self.errors: tuple[type[BaseException], ...] = (OSError, amqp.exceptions.AMQPError)
+        self._params: dict[str, Any] = {
+            "host": f"{parts.hostname}:{parts.port or (5671 if parts.scheme == 'amqps' else 5672)}",
+            "userid": urllib.parse.unquote(parts.username or "guest"),
+            "password": urllib.parse.unquote(parts.password or "guest"),
+            "virtual_host": urllib.parse.unquote(parts.path[1:]) if len(parts.path) > 1 else "/",
+            "ssl": parts.scheme == "amqps",
+            "connect_timeout": timeout_s,
+            "read_timeout": timeout_s,
+            "write_timeout": timeout_s,
+            "confirm_publish": True,
+        }
+        self.agent, self._token = agent, token
+        self._conn: Any = None
+        self._channel: Any = None
+        self._lock = threading.Lock()
+
+    def publish(self, batch: list[dict[str, Any]]) -> None:
+        """Publish the batch, each message confirmed; raises one of `errors` when the broker fails."""
+        with self._lock:
+            if self._channel is None:
+                self._conn = self._amqp.Connection(**self._params)
+                self._conn.connect()
+                self._channel = self._conn.channel()
+            for event in batch:
+                message = self._amqp.Message(
+                    json.dumps(event),
+                    content_type="application/json",
+                    delivery_mode=2,
+                    message_id=event["message_id"],
+                    application_headers={"authorization": f"Bearer {self._token}"},
+                )
+                self._channel.basic_publish(message, exchange=self.EXCHANGE, routing_key=self.agent)
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.close()
+            except (OSError, self._amqp.exceptions.AMQPError):  # closing a connection that already failed
+                pass
 
 
 def verify_webhook(

@@ -167,3 +167,26 @@ def test_messages_that_cannot_be_events_are_dropped_acked_and_logged_and_sigterm
 
 def _message_id(body: dict | bytes) -> str:
     return body["message_id"] if isinstance(body, dict) else "not-json"
+
+
+def test_the_sdk_publishes_batches_over_amqp_and_they_are_evaluated_once(cluster, url):
+    from tests.support.live_agent import vigilo_live
+
+    bot, token = agent_make("sdk-amqp-bot", max_corrections_per_window=1000)
+    cluster.worker("w1")
+    cluster.beat()
+    consumer_start(cluster)
+    bodies = stream(40, prefix="sdk")
+    agent = vigilo_live.LiveAgent(
+        "http://127.0.0.1:9", token, mode="amqp", amqp_url=url, agent=bot.name, batch_size=15, flush_s=0.05
+    )
+    try:
+        for body in bodies:
+            answer = agent.emit_eval(body["event_type"], body["payload"], message_id=body["message_id"])
+            assert answer is not None and answer.status == "queued"
+        assert agent.flush(30), "the SDK did not publish its queue"
+    finally:
+        agent.close(timeout_s=10)
+    wait_settled(cluster, bot.name, len(bodies), timeout_s=60)
+    assert_exactly_once(bot.name, bodies)
+    assert set(EvalEvent.objects.filter(agent=bot).values_list("path", flat=True)) == {"amqp"}
