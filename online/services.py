@@ -241,6 +241,7 @@ def event_submit_sync(*, agent: MonitoredAgent, event: EventIn) -> SyncAnswer:
         try:
             with transaction.atomic():
                 row.save()
+                _halt_check(agent)
         except IntegrityError:
             return _stored_answer(agent, event.message_id) or _gone(event)
         return SyncAnswer(message_id=event.message_id, status=status, correction=None, results=[])
