@@ -96,7 +96,7 @@ def _agent_named(request: Request, name: str | None) -> MonitoredAgent:
     return agent
 
 
-def _as_agent(agent: MonitoredAgent, events: list[EventIn], token: ApiToken) -> None:
+def _as_agent(agent: MonitoredAgent, events: list[EventIn]) -> None:
     for i, event in enumerate(events):
         if event.agent_name is not None and event.agent_name != agent.name:
             raise NotPermitted(
@@ -131,7 +131,7 @@ class EventsView(APIView):
         else:
             events = [event_parse(data)]
             asynchronous = "respond-async" in request.headers.get("Prefer", "").lower()
-        _as_agent(agent, events, token)
+        _as_agent(agent, events)
         if asynchronous:
             accepted = events_accept(agent=agent, events=events, path=EvalEvent.Path.HTTP)
             return Response(
