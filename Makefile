@@ -85,7 +85,7 @@ bench-live: install-dev services
 
 # Distributed mode, natively (docker/compose.yml runs the same commands).
 worker: install
-	$(VENV)/bin/celery -A vigilo_project worker -Q executions,online,outbox,default --concurrency 2 -l info
+	$(VENV)/bin/celery -A vigilo_project worker -Q executions,online,exports,outbox,default --concurrency 2 -l info
 
 beat: install
 	$(VENV)/bin/celery -A vigilo_project beat -l info

@@ -74,7 +74,7 @@ class Cluster:
                 "vigilo_project",
                 "worker",
                 "-Q",
-                "executions,online,outbox,default",
+                "executions,online,exports,outbox,default",
                 "-n",
                 f"bench-{name}-{uuid.uuid4().hex[:6]}@%h",
                 "--concurrency",

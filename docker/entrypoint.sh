@@ -22,7 +22,7 @@ case "$role" in
   worker)
     # SIGTERM (docker stop): warm shutdown; a chunk in progress completes within VIGILO_SHUTDOWN_GRACE_S or is
     # released for another worker. Keep stop_grace_period above that grace.
-    exec celery -A vigilo_project worker -Q executions,online,outbox,default \
+    exec celery -A vigilo_project worker -Q executions,online,exports,outbox,default \
       --concurrency "${VIGILO_WORKER_CONCURRENCY:-2}" -l "${CELERY_LOG_LEVEL:-info}" "$@"
     ;;
   beat)

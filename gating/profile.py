@@ -48,7 +48,10 @@ _TOP_KEYS = (
     "bindings",
     "run_gate",
     "options",
+    "export",
 )
+# Where results can be exported (exporters.platforms.EXPORTERS has one exporter per kind; docs/exporters.md).
+EXPORT_KINDS = ("otlp", "phoenix", "langfuse", "braintrust", "langsmith")
 _OPTION_KEYS = ("chunk_size", "instance_reuse", "reuse_recheck_rate")
 _DIMENSION_KEYS = ("weight", "aggregation", "blocking")
 _BINDING_KEYS = (
@@ -192,6 +195,9 @@ class ProfileSpec:
     # of their cases is evaluated again in a fresh instance and any difference marks the run.
     instance_reuse: bool = False
     reuse_recheck_rate: float = REUSE_RECHECK_RATE_DEFAULT
+    # `export: [phoenix, otlp]`: the destinations this profile's results go to (the configured ones among them);
+    # None (no `export`) sends them to every configured destination marked default, `[]` nowhere.
+    export: tuple[str, ...] | None = None
 
     def binding(self, binding_id: str) -> Binding | None:
         return next((binding for binding in self.bindings if binding.id == binding_id), None)
@@ -418,6 +424,8 @@ def _profile_parse(errors: _Errors, data: object) -> ProfileSpec | None:
                 errors, "options.reuse_recheck_rate", options["reuse_recheck_rate"], low=0.0, high=1.0
             )
 
+    export = export_parse(errors.items, "export", top["export"]) if "export" in top else None
+
     if errors.items:
         return None
     assert name is not None and description is not None and min_execution_score is not None
@@ -434,7 +442,25 @@ def _profile_parse(errors: _Errors, data: object) -> ProfileSpec | None:
         chunk_size=chunk_size,
         instance_reuse=instance_reuse,
         reuse_recheck_rate=recheck_rate,
+        export=export,
     )
+
+
+def export_parse(errors: list[tuple[str, str]], path: str, value: object) -> tuple[str, ...] | None:
+    """A list of distinct export destination kinds (EXPORT_KINDS), appending (path, problem) to `errors`; also an
+    agent's `export` in agents.yaml."""
+    if not isinstance(value, list):
+        errors.append((path, f"must be a list of destinations ({', '.join(EXPORT_KINDS)})"))
+        return None
+    seen: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or item not in EXPORT_KINDS:
+            errors.append((f"{path}[{index}]", f"{item!r} is not a destination ({', '.join(EXPORT_KINDS)})"))
+        elif item in seen:
+            errors.append((f"{path}[{index}]", f"{item!r} is listed twice"))
+        else:
+            seen.append(item)
+    return tuple(seen)
 
 
 def _dimensions_parse(errors: _Errors, value: object) -> dict[str, Dimension] | None:

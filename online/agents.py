@@ -10,6 +10,8 @@ path. Applying it is `manage.py vigilo_agents apply FILE` (api/management/comman
         delivery: poll | webhook | amqp
         webhook: {url: "https://bot.internal/vigilo"}
         sync_deadline_ms: 50
+        export: [otlp, phoenix]              # optional: where its results go (default: the profile's `export`)
+        guardrail: {url: ..., ...}           # optional: a remote guardrail engine (docs/exporters.md)
 """
 
 from __future__ import annotations
@@ -20,11 +22,23 @@ from typing import Any
 
 import yaml
 
+from gating.profile import export_parse
 from online.errors import EventInvalid
 from online.models import EVENT_TYPES, MonitoredAgent
 from online.services import AgentSpec
 
-AGENT_KEYS = ("name", "profile", "sample_rate", "event_types", "rate_limit", "delivery", "webhook", "sync_deadline_ms")
+AGENT_KEYS = (
+    "name",
+    "profile",
+    "sample_rate",
+    "event_types",
+    "rate_limit",
+    "delivery",
+    "webhook",
+    "sync_deadline_ms",
+    "export",
+    "guardrail",
+)
 RATE_KEYS = ("max_corrections_per_window", "window_seconds")
 AGENT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # a safe AMQP routing key word, a URL segment
 
@@ -106,6 +120,8 @@ def _agent_parse(errors: list[tuple[str, str]], path: str, raw: Any, base: Path)
     if delivery == MonitoredAgent.Delivery.WEBHOOK and not url:
         errors.append((f"{path}.webhook", "required with delivery: webhook"))
     deadline = _positive(errors, f"{path}.sync_deadline_ms", raw.get("sync_deadline_ms", 50))
+    export = export_parse(errors, f"{path}.export", raw["export"]) if "export" in raw else None
+    guardrail = raw.get("guardrail")
     if len(errors) != before:
         return None
     assert isinstance(name, str) and profile is not None
@@ -119,6 +135,8 @@ def _agent_parse(errors: list[tuple[str, str]], path: str, raw: Any, base: Path)
         delivery=delivery,
         webhook_url=url,
         sync_deadline_ms=deadline,
+        export=export,
+        guardrail=guardrail,
     )
 
 

@@ -28,6 +28,7 @@ class BoundBinding:
     binding: Binding
     rule: Rule
     version_id: int
+    reference: str  # "ns/name@version"
     digest: str
     loaded: LoadedComponent
     limits: Limits
@@ -67,6 +68,7 @@ def profile_loaded(profile: OnlineProfile) -> LoadedProfile:
             binding=binding,
             rule=spec.rules[binding.id],
             version_id=pin["version_id"],
+            reference=pin["reference"],
             digest=pin["digest"],
             loaded=component_load(digest=pin["digest"]),
             limits=base.override(binding.limits),

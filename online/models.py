@@ -50,6 +50,10 @@ class MonitoredAgent(models.Model):
     delivery = models.CharField(max_length=8, choices=Delivery.choices, default=Delivery.POLL)
     webhook_url = models.CharField(max_length=2000, blank=True, default="")
     webhook_secret = models.CharField(max_length=100, blank=True, default="", help_text="never shown")
+    export = models.JSONField(
+        null=True, blank=True, help_text="export destinations of its results; null: its profile's, else the defaults"
+    )
+    guardrail = models.JSONField(null=True, blank=True, help_text="the remote guardrail it is checked by (agents.yaml)")
     sync_deadline_ms = models.PositiveIntegerField(
         default=50, help_text="a sync event still being evaluated after this long goes to the async path"
     )

@@ -25,6 +25,7 @@ from evaluators.pins import PinsInvalid, profile_pins
 from gating.profile import ProfileError
 from online.engine import Failure, Judgment, LoadedProfile, event_judge, failure_of, profile_loaded, worst_failure
 from online.errors import AgentHalted, EventInvalid, StateConflict
+from online.exports import events_export
 from online.ingest import EventIn
 from online.messages import (
     agent_event,
@@ -86,6 +87,8 @@ class AgentSpec:
     delivery: str = MonitoredAgent.Delivery.POLL
     webhook_url: str = ""
     sync_deadline_ms: int = 50
+    export: tuple[str, ...] | None = None  # None: the profile's destinations (or the defaults)
+    guardrail: dict[str, Any] | None = None  # as declared; checked by exporters.guardrail
 
 
 def agent_apply(*, spec: AgentSpec, actor: str) -> tuple[MonitoredAgent, bool, list[str]]:
@@ -104,6 +107,8 @@ def agent_apply(*, spec: AgentSpec, actor: str) -> tuple[MonitoredAgent, bool, l
             "delivery": spec.delivery,
             "webhook_url": spec.webhook_url,
             "sync_deadline_ms": spec.sync_deadline_ms,
+            "export": None if spec.export is None else list(spec.export),
+            "guardrail": spec.guardrail,
         }
         agent = MonitoredAgent.objects.select_for_update().filter(name=spec.name).first()
         created = agent is None
@@ -384,8 +389,9 @@ def _settle(
     earlier: dict[int, set[str]] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Write the judgments' results and corrections, in the caller's transaction, for events this transaction
-    settled. Returns the delivered corrections' bodies by event id."""
+    settled (their exports too). Returns the delivered corrections' bodies by event id."""
     _results_write(*judgments)
+    events_export(agent=agent, judgments=judgments, profiles=profiles, earlier=set(earlier or ()))
     failing: list[tuple[Judgment, Failure, list[Failure]]] = []
     for judgment in judgments:
         failures = list(judgment.failures)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -23,6 +24,7 @@ from gating.profile import ProfileSpec
 from gating.scoring import AggregateScore, BindingScore, execution_aggregate
 from outbox.services import outbox_write
 from runs.errors import TransitionError
+from runs.exports import chunk_export
 from runs.messages import chunk_ready_message
 from runs.models import Chunk, EvaluatorResult, Execution, ExecutionAggregate
 from runs.transitions import transition
@@ -105,6 +107,7 @@ def chunk_complete(
     *,
     claim: Claim,
     profile: ProfileSpec,
+    pins: Mapping[str, Any],
     scores: ChunkScores | None = None,
     results: list[EvaluatorResult] | None = None,
 ) -> None:
@@ -112,7 +115,8 @@ def chunk_complete(
     the chunk by token, in one transaction.
 
     `scores` are what this attempt scored (every execution of the chunk), so they need not be read back; without
-    them the scores stored with the attempt's results are read (never scored again).
+    them the scores stored with the attempt's results are read (never scored again). The chunk's export batches
+    (runs.exports) are written in the same transaction, so they exist exactly when the results do.
     """
     with transaction.atomic():
         chunk_renew(claim=claim)
@@ -125,6 +129,7 @@ def chunk_complete(
             agg = execution_aggregate(profile=profile, scores=scores[e.id], tags=e.tags)
             rows.append(_aggregate_row(execution=e, attempt=claim.attempt, agg=agg))
         bulk_insert(rows)
+        chunk_export(chunk_id=claim.chunk_id, run_id=claim.run_id, attempt=claim.attempt, profile=profile, pins=pins)
         transition(
             model=Chunk,
             pk=claim.chunk_id,

@@ -184,7 +184,7 @@ def _evaluate_chunk(
     if release_due():
         return "released"
     db_retry(
-        lambda: chunk_complete(claim=claim, profile=profile, scores=scores, results=pending),
+        lambda: chunk_complete(claim=claim, profile=profile, pins=run.pins, scores=scores, results=pending),
         what=f"chunk {chunk_id} complete",
     )
     return "completed"

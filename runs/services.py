@@ -17,6 +17,7 @@ from django.utils import timezone
 from gating.profile import ProfileSpec
 from outbox.services import outbox_write
 from runs.errors import IdempotencyConflict, TransitionError, ValidationFailed
+from runs.exports import verdict_export
 from runs.ingest import dataset_parse, profile_load_yaml
 from runs.messages import chunk_ready_message, run_event
 from runs.models import SHARDS, Case, Chunk, Dataset, DatasetVersion, Execution, Profile, ProfileVersion, Run
@@ -258,6 +259,7 @@ def run_finalize_if_done(*, run_id: uuid.UUID) -> bool:
             or ("; ".join(r["message"] for r in verdict["reasons"] if r["code"] == "chunks_failed")),
         )
         run.refresh_from_db()
+        verdict_export(run=run, verdict=verdict)
         summary = {"counts": verdict["counts"]}
         outbox_write(
             messages=[

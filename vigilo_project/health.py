@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from exporters.selectors import export_backlog
 from online.models import CorrectionSignal, EvalEvent, MonitoredAgent, WebhookDelivery
 from online.selectors import (
     agent_names,
@@ -133,7 +134,18 @@ def _collect() -> list[Any]:
     failed_chunks = Chunk.objects.filter(state=Chunk.State.FAILED).count()
     lost = GaugeMetricFamily("vigilo_chunks_failed_after_recovery_limit", "Chunks failed past the recovery limit.")
     lost.add_metric([], failed_chunks)
-    return [runs, chunks, evaluated, errors, outbox_rows, lag, recoveries, lost, *_collect_online()]
+    return [
+        runs,
+        chunks,
+        evaluated,
+        errors,
+        outbox_rows,
+        lag,
+        recoveries,
+        lost,
+        *_collect_online(),
+        *_collect_exports(),
+    ]
 
 
 def _collect_online() -> list[Any]:
@@ -186,6 +198,31 @@ def _collect_online() -> list[Any]:
     for status in WebhookDelivery.Status.values:
         webhooks.add_metric([status], by_status.get(status, 0))
     return [events, pending, corrections, unacked, agents, webhooks]
+
+
+def _collect_exports() -> list[Any]:
+    """Per destination: what it still owes, what is dead, and the lag (age of the oldest pending batch)."""
+    backlog = export_backlog(destinations=sorted(settings.VIGILO_EXPORT_DESTINATIONS))
+    pending = GaugeMetricFamily(
+        "vigilo_export_pending_records", "Records not yet accepted by a destination.", labels=["destination"]
+    )
+    dead = GaugeMetricFamily(
+        "vigilo_export_dead_records", "Records of dead export batches (retry them in admin).", labels=["destination"]
+    )
+    delivered = CounterMetricFamily(
+        "vigilo_export_delivered_records", "Records a destination accepted.", labels=["destination"]
+    )
+    lag = GaugeMetricFamily(
+        "vigilo_export_lag_seconds", "Age of the oldest pending export batch (0: none).", labels=["destination"]
+    )
+    now = timezone.now()
+    for name, row in sorted(backlog.items()):
+        pending.add_metric([name], row["pending_records"])
+        dead.add_metric([name], row["dead_records"])
+        delivered.add_metric([name], row["delivered_records"])
+        oldest = row["oldest_pending"]
+        lag.add_metric([name], (now - oldest).total_seconds() if oldest else 0.0)
+    return [pending, dead, delivered, lag]
 
 
 class _DatabaseCollector:

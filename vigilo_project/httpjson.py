@@ -24,6 +24,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -224,11 +225,30 @@ class _VettedHTTPSConnection(http.client.HTTPSConnection, _VettedHTTPConnection)
 
 
 def post_once(*, url: str, body: bytes, headers: dict[str, str], timeout_s: float, policy: Policy, call: str) -> int:
-    """POST `body` once (no retry: the caller's outbox retries with backoff) and return the HTTP status.
+    """POST a JSON `body` once (no retry: the caller's outbox retries with backoff) and return the HTTP status.
 
     For receivers that answer anything or nothing (webhooks): the answer's body is read, at most
     MAX_RESPONSE_BYTES, and dropped. CallRefused when `policy` refuses where the URL leads; CallFailed when
     the call could not be made or timed out.
+    """
+    status, _body = request_once(
+        method="POST",
+        url=url,
+        body=body,
+        headers={"Content-Type": "application/json", **headers},
+        timeout_s=timeout_s,
+        policy=policy,
+        call=call,
+    )
+    return status
+
+
+def request_once(
+    *, method: str, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float, policy: Policy, call: str
+) -> tuple[int, bytes]:
+    """Send one request (no retry) and return the status and the answer's body (at most MAX_RESPONSE_BYTES).
+
+    Errors as `post_once`. The caller sets every header, Content-Type included.
     """
     parts = urlsplit(url)
     if parts.hostname is None or parts.scheme not in ("http", "https"):
@@ -243,10 +263,9 @@ def post_once(*, url: str, body: bytes, headers: dict[str, str], timeout_s: floa
     conn.addresses = addresses
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        conn.request(method, path, body=body, headers=dict(headers))
         response = conn.getresponse()
-        response.read(MAX_RESPONSE_BYTES)
-        return response.status
+        return response.status, response.read(MAX_RESPONSE_BYTES)
     except TimeoutError:
         raise CallFailed(f"{call} timed out after {timeout_s:g} s") from None
     except (ConnectionError, http.client.HTTPException, OSError) as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from kombu import Exchange, Queue
 
+from exporters.config import destinations_from_env
 from vigilo_project.env import env_bool, env_float, env_int, env_parsed, env_str
 from vigilo_project.netpolicy import policy_setting
 
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "outbox",
     "runs",
     "online",
+    "exporters",
     "api",
 ]
 
@@ -179,6 +181,20 @@ VIGILO_WEBHOOK_MAX_ATTEMPTS = env_int("VIGILO_WEBHOOK_MAX_ATTEMPTS", 8, minimum=
 VIGILO_ONLINE_CONSUME_BATCH = env_int("VIGILO_ONLINE_CONSUME_BATCH", 200, minimum=1)
 VIGILO_ONLINE_CONSUME_WAIT_S = env_float("VIGILO_ONLINE_CONSUME_WAIT_S", 0.05, minimum=0.001)
 
+# --- Exports (docs/exporters.md) ------------------------------------------------------------------------
+# Destinations: VIGILO_EXPORT_<KIND>_URL enables one (kinds: otlp, phoenix, langfuse, braintrust, langsmith), with
+# its secrets (<...>_API_KEY etc., or <...>_FILE) and options; read once here, so a bad value stops the process.
+VIGILO_EXPORT_DESTINATIONS = destinations_from_env()
+# A batch refused with 408/429/5xx is retried with exponential backoff and jitter, dead after this many attempts
+# (a receiver that does not answer at all is waited for, never counted). The admin retries dead batches.
+VIGILO_EXPORT_MAX_ATTEMPTS = env_int("VIGILO_EXPORT_MAX_ATTEMPTS", 10, minimum=1)
+VIGILO_EXPORT_BACKOFF_BASE_S = env_float("VIGILO_EXPORT_BACKOFF_BASE_S", 0.5, minimum=0.0)
+VIGILO_EXPORT_BACKOFF_MAX_S = env_float("VIGILO_EXPORT_BACKOFF_MAX_S", 60.0, minimum=0.0)
+# A relay claims this many batches a pass, holds them at most this long, and drains for at most this long a task.
+VIGILO_EXPORT_CLAIM_BATCHES = env_int("VIGILO_EXPORT_CLAIM_BATCHES", 20, minimum=1)
+VIGILO_EXPORT_CLAIM_SECONDS = env_int("VIGILO_EXPORT_CLAIM_SECONDS", 120, minimum=5)
+VIGILO_EXPORT_PASS_SECONDS = env_float("VIGILO_EXPORT_PASS_SECONDS", 5.0, minimum=0.1)
+
 # --- Celery (distributed mode) --------------------------------------------------------------------------
 # Work messages and relay ticks live in durable queues; a message is acked only after its task returned
 # (acks_late), one at a time per process (prefetch 1). A worker that dies loses nothing: its chunk's lease
@@ -186,7 +202,7 @@ VIGILO_ONLINE_CONSUME_WAIT_S = env_float("VIGILO_ONLINE_CONSUME_WAIT_S", 0.05, m
 # stays off (redelivering a message that crashed its worker would loop).
 CELERY_TASK_QUEUES = tuple(
     Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
-    for name in ("executions", "online", "outbox", "default")
+    for name in ("executions", "online", "exports", "outbox", "default")
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
@@ -197,6 +213,7 @@ CELERY_TASK_ROUTES = {
     "outbox.relay": {"queue": "outbox"},
     "runs.reap_leases": {"queue": "outbox"},
     "online.*": {"queue": "online"},
+    "exporters.*": {"queue": "exports"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
@@ -238,6 +255,7 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "outbox.relay", "schedule": 1.0, "options": {"expires": 10}},
     "reap-leases": {"task": "runs.reap_leases", "schedule": 5.0, "options": {"expires": 30}},
     "reap-online": {"task": "online.reap", "schedule": 10.0, "options": {"expires": 30}},
+    "deliver-exports": {"task": "exporters.deliver", "schedule": 1.0, "options": {"expires": 10}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("VIGILO_BEAT_SCHEDULE_FILE", str(VIGILO_DATA_DIR / "celerybeat-schedule"))
 

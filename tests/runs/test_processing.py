@@ -138,9 +138,9 @@ def test_completing_twice_or_with_a_stale_token_is_refused(run):
     chunk = run.chunks.first()
     claim = chunk_claim(chunk_id=chunk.id)
     profile = profile_parse(data=run.profile_version.document)
-    chunk_complete(claim=claim, profile=profile)
+    chunk_complete(claim=claim, profile=profile, pins=run.pins)
     with pytest.raises(LeaseLost):
-        chunk_complete(claim=claim, profile=profile)
+        chunk_complete(claim=claim, profile=profile, pins=run.pins)
     assert ExecutionAggregate.objects.filter(run=run).count() == chunk.executions.count()
 
 

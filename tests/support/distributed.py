@@ -24,7 +24,7 @@ from tests.support.paths import REPO, bench_generator
 
 CELERY = str(Path(sys.executable).parent / "celery")
 BROKER = os.environ.get("CELERY_BROKER_URL") or "amqp://guest:guest@127.0.0.1:5672//"
-QUEUES = ("executions", "online", "outbox", "default")
+QUEUES = ("executions", "online", "exports", "outbox", "default")
 
 
 def rabbitmqctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

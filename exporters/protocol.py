@@ -1,0 +1,61 @@
+"""What a platform exporter is: it translates a batch of records into the HTTP requests its platform takes.
+
+Delivery (retries, backoff, dead-lettering, progress) is the relay's (`exporters.relay`), the same for every
+platform: an exporter only translates, and says how many records fit in one request. Plain Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from exporters.records import EvalRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class Destination:
+    """One configured receiver (settings: VIGILO_EXPORT_<KIND>_*; exporters.config).
+
+    `secrets` hold credentials (API keys); they go into request headers only, never into a body, a log line or
+    an error message. `options` are the platform's non-secret settings (project names, ids, flags).
+    """
+
+    name: str  # the kind, e.g. "otlp" (one destination per kind)
+    kind: str
+    url: str  # base URL, without a trailing slash
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    default: bool = True  # receives the results of profiles and agents that do not name their destinations
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpRequest:
+    """One request of a batch: `records` is how many of the batch's records it carries (in order), so the relay
+    can record progress after each request and resume after the last one that was accepted."""
+
+    method: str
+    url: str  # absolute
+    body: bytes
+    headers: Mapping[str, str]
+    records: int
+
+
+class EvalExporter(Protocol):
+    kind: str
+    max_batch: int  # records per request the platform accepts comfortably
+    # Read by exporters.config from VIGILO_EXPORT_<KIND>_<NAME> (NAME upper-cased; a secret also from
+    # <...>_FILE): the credentials, and the non-secret options with their defaults.
+    secret_names: tuple[str, ...]
+    option_defaults: Mapping[str, str]
+
+    def requests(self, records: Sequence[EvalRecord], destination: Destination) -> list[HttpRequest]:
+        """The requests that deliver `records`, in order; together they carry exactly len(records) records
+        (a request may carry 0 when it only prepares the next, e.g. Phoenix spans before their annotations)."""
+        ...
+
+    def accepted(self, status: int, body: bytes) -> str:
+        """'' when a 2xx answer means every record of the request was taken, else why not (a platform that
+        answers 207 or 200 with per-item errors). Called for 2xx answers only."""
+        ...
