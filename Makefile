@@ -8,7 +8,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vigilo
 TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: demo test check bench bench-live install install-dev setup lint types services flower worker beat clean
+.PHONY: demo test check bench bench-live install install-dev phoenix setup lint types services flower worker beat clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# Arize Phoenix, for the exporter tests: its own virtualenv (its dependencies are not Vigilo's), pinned.
+VENV_PHOENIX := .venv-phoenix
+$(VENV_PHOENIX)/.installed: requirements-phoenix.txt
+	$(PYTHON) -m venv $(VENV_PHOENIX)
+	$(VENV_PHOENIX)/bin/python -m pip install -q -r requirements-phoenix.txt
+	touch $@
+phoenix: $(VENV_PHOENIX)/.installed
 
 setup: install
 	$(PY) manage.py vigilo_setup
@@ -67,7 +75,7 @@ services:
 browser:
 	scripts/browser.sh
 
-test: install-dev services browser lint types
+test: install-dev phoenix services browser lint types
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) VIGILO_EMBEDDED=true $(PY) -m pytest
 	VIGILO_EMBEDDED=true $(PY) -m pytest -m embedded -p no:cacheprovider
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from exporters.platforms import EXPORTERS
+from exporters.platforms.otlp import headers_parse
 from exporters.protocol import Destination
 from vigilo_project.env import env_bool, env_float, env_str
 from vigilo_project.netpolicy import Policy, policy_resolve
@@ -34,6 +35,14 @@ def destinations_from_env() -> dict[str, Destination]:
             raise ImproperlyConfigured(f"{prefix}URL={url!r} is not an http(s) URL")
         secrets = {name: env_str(prefix + name.upper(), "") for name in exporter.secret_names}
         options = {name: env_str(prefix + name.upper(), default) for name, default in exporter.option_defaults.items()}
+        problems = exporter.options_problems(options)
+        if problems:
+            raise ImproperlyConfigured(f"{prefix}*: {'; '.join(problems)}")
+        if "headers" in exporter.secret_names and secrets.get("headers"):
+            try:
+                headers_parse(secrets["headers"])
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"{prefix}HEADERS: {exc}") from None
         out[kind] = Destination(
             name=kind,
             kind=kind,

@@ -49,10 +49,19 @@ class EvalExporter(Protocol):
     # <...>_FILE): the credentials, and the non-secret options with their defaults.
     secret_names: tuple[str, ...]
     option_defaults: Mapping[str, str]
+    # Statuses that mean "already there" (a resend of an id the platform refuses to create twice): taken.
+    duplicate_statuses: frozenset[int]
+    # Statuses that mean "not yet" for this platform (beyond 408/425/429/5xx): retried with backoff.
+    retry_statuses: frozenset[int]
+
+    def options_problems(self, options: Mapping[str, str]) -> list[str]:
+        """What is wrong with a destination's options (checked at start-up; exporters.config)."""
+        ...
 
     def requests(self, records: Sequence[EvalRecord], destination: Destination) -> list[HttpRequest]:
-        """The requests that deliver `records`, in order; together they carry exactly len(records) records
-        (a request may carry 0 when it only prepares the next, e.g. Phoenix spans before their annotations)."""
+        """The requests that deliver `records`, in order, each saying how many of them it carries (0 when it only
+        prepares the next, e.g. spans before their annotations). When every request is answered, all `records`
+        count as delivered: a record the platform has no place for may be left out."""
         ...
 
     def accepted(self, status: int, body: bytes) -> str:

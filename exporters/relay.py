@@ -119,7 +119,6 @@ def _send(
     """Send `records` in groups of the exporter's size: (records taken, the failure that stopped it, the
     records [start, end) of the request that failed)."""
     policy = destination_policy(destination)
-    taken = 0
     for start in range(0, len(records), exporter.max_batch):
         group = records[start : start + exporter.max_batch]
         offset = start
@@ -137,21 +136,24 @@ def _send(
                     call=f"export to {destination.name}",
                 )
             except CallFailed as exc:
-                return taken, _Failure("unreachable", None, _redacted(str(exc))), span
+                return offset, _Failure("unreachable", None, _redacted(str(exc))), span
             failure = _judged(exporter, status, body)
             if failure is not None:
-                return taken, failure, span
-            taken += request.records
+                return offset, failure, span
             offset += request.records
-    return taken, None, (0, 0)
+        # Every request of the group went: all its records are taken (an exporter may send none for a record
+        # its platform has no place for, e.g. feedback without a row to sit on).
+    return len(records), None, (0, 0)
 
 
 def _judged(exporter: EvalExporter, status: int, body: bytes) -> _Failure | None:
+    if status in exporter.duplicate_statuses:  # the platform already has these records (a resend)
+        return None
     if 200 <= status < 300:
         reason = exporter.accepted(status, body)
         return _Failure("dead", status, _redacted(f"HTTP {status}: {reason}")) if reason else None
     text = _redacted(f"HTTP {status}: {body[:ERROR_BODY_CHARS].decode('utf-8', 'replace')}")
-    if status in RETRYABLE or status >= 500:
+    if status in RETRYABLE or status >= 500 or status in exporter.retry_statuses:
         return _Failure("retry", status, text)
     return _Failure("dead", status, text)
 

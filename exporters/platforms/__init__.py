@@ -5,7 +5,13 @@
 
 from __future__ import annotations
 
+from exporters.platforms.braintrust import BRAINTRUST
+from exporters.platforms.langfuse import LANGFUSE
+from exporters.platforms.langsmith import LANGSMITH
 from exporters.platforms.otlp import OTLP
+from exporters.platforms.phoenix import PHOENIX
 from exporters.protocol import EvalExporter
 
-EXPORTERS: dict[str, EvalExporter] = {exporter.kind: exporter for exporter in (OTLP,)}
+EXPORTERS: dict[str, EvalExporter] = {
+    exporter.kind: exporter for exporter in (OTLP, PHOENIX, LANGFUSE, BRAINTRUST, LANGSMITH)
+}
