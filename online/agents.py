@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from exporters.guardrail import guardrail_config_parse
 from gating.profile import export_parse
 from online.errors import EventInvalid
 from online.models import EVENT_TYPES, MonitoredAgent
@@ -122,6 +123,8 @@ def _agent_parse(errors: list[tuple[str, str]], path: str, raw: Any, base: Path)
     deadline = _positive(errors, f"{path}.sync_deadline_ms", raw.get("sync_deadline_ms", 50))
     export = export_parse(errors, f"{path}.export", raw["export"]) if "export" in raw else None
     guardrail = raw.get("guardrail")
+    _, problems = guardrail_config_parse(guardrail, f"{path}.guardrail", event_types=EVENT_TYPES)
+    errors += problems
     if len(errors) != before:
         return None
     assert isinstance(name, str) and profile is not None

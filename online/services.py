@@ -26,6 +26,7 @@ from gating.profile import ProfileError
 from online.engine import Failure, Judgment, LoadedProfile, event_judge, failure_of, profile_loaded, worst_failure
 from online.errors import AgentHalted, EventInvalid, StateConflict
 from online.exports import events_export
+from online.guardrail import guardrail_judge
 from online.ingest import EventIn
 from online.messages import (
     agent_event,
@@ -255,6 +256,8 @@ def event_submit_sync(*, agent: MonitoredAgent, event: EventIn) -> SyncAnswer:
     judgment = event_judge(
         event=row, agent_name=agent.name, profile=profile, deadline=deadline, deterministic_only=True
     )
+    if judgment.complete:
+        guardrail_judge(agent=agent, judgment=judgment, inline=True)
     try:
         with transaction.atomic():
             if judgment.complete:
@@ -337,6 +340,7 @@ def events_evaluate(*, event_ids: list[int]) -> int:
         judgment = event_judge(
             event=event, agent_name=event.agent.name, profile=profile, done=frozenset(done.get(event.id, ()))
         )
+        guardrail_judge(agent=event.agent, judgment=judgment, inline=False)
         by_agent.setdefault(event.agent_id, []).append(judgment)
     settled = 0
     for judgments in by_agent.values():
@@ -401,7 +405,7 @@ def _settle(
             failures += [f for r in rows if (f := failure_of(r, profile, judgment.event, agent.name)) is not None]
         if failures:
             order = {b.id: i for i, b in enumerate(profiles[judgment.event.profile_id].spec.spec.bindings)}
-            failures.sort(key=lambda f: order.get(f.binding_id, 0))
+            failures.sort(key=lambda f: order.get(f.binding_id, len(order)))  # the guardrail's last
             failing.append((judgment, worst_failure(failures), failures))
     if not failing:
         return {}

@@ -41,6 +41,10 @@ class CallFailed(Exception):
     """The call did not produce a JSON answer; the message says why, for the user."""
 
 
+class CallTimedOut(CallFailed):
+    """`request_once` had no answer within its timeout (connecting or reading)."""
+
+
 class CallRefused(CallFailed):
     """The network policy refused the call before it connected; the message says why. Never retried."""
 
@@ -267,7 +271,7 @@ def request_once(
         response = conn.getresponse()
         return response.status, response.read(MAX_RESPONSE_BYTES)
     except TimeoutError:
-        raise CallFailed(f"{call} timed out after {timeout_s:g} s") from None
+        raise CallTimedOut(f"{call} timed out after {timeout_s:g} s") from None
     except (ConnectionError, http.client.HTTPException, OSError) as exc:
         raise CallFailed(f"{call} failed: {exc}") from None
     finally:

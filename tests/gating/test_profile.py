@@ -17,7 +17,8 @@ from gating.profile import (
 DELETE = object()
 
 TOP_KEYS = (
-    "name, description, min_execution_score, fail_on_any_blocking_failure, dimensions, bindings, run_gate, options"
+    "name, description, min_execution_score, fail_on_any_blocking_failure, dimensions, bindings, run_gate, options, "
+    "export"
 )
 BINDING_KEYS = (
     "id, evaluator, dimension, config, normalization, pass_threshold, weight, required, blocking, grants, limits, when"
@@ -278,6 +279,17 @@ def test_the_config_is_copied_not_shared_with_the_input():
         (("min_execution_score",), float("nan"), [("min_execution_score", "must be a finite number")]),
         (("fail_on_any_blocking_failure",), "yes", [("fail_on_any_blocking_failure", "must be a boolean")]),
         (("timeout",), 5, [("timeout", f"unknown key (allowed: {TOP_KEYS})")]),
+        (
+            ("export",),
+            "otlp",
+            [("export", "must be a list of destinations (otlp, phoenix, langfuse, braintrust, langsmith)")],
+        ),
+        (
+            ("export",),
+            ["otlp", "splunk"],
+            [("export[1]", "'splunk' is not a destination (otlp, phoenix, langfuse, braintrust, langsmith)")],
+        ),
+        (("export",), ["otlp", "otlp"], [("export[1]", "'otlp' is listed twice")]),
         # dimensions
         (("dimensions",), DELETE, [("dimensions", "is required")]),
         (("dimensions",), {}, [("dimensions", "must not be empty")]),

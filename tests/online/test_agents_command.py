@@ -108,6 +108,12 @@ def test_rotate_issues_a_new_token_and_revokes_the_old(published, tmp_path):
         ("agents:\n  - name: a\n    profile: {profile}\n    delivery: webhook", "agents[0].webhook"),
         ("agents:\n  - name: a\n    profile: missing.yaml", "agents[0].profile"),
         ("agents:\n  - name: a\n    profile: {profile}\n  - name: a\n    profile: {profile}", "agents[1].name"),
+        ("agents:\n  - name: a\n    profile: {profile}\n    guardrail: {{url: ftp://x}}", "agents[0].guardrail.url"),
+        (
+            "agents:\n  - name: a\n    profile: {profile}\n    guardrail: {{protocol: fiddler}}",
+            "agents[0].guardrail.secret",
+        ),
+        ("agents:\n  - name: a\n    profile: {profile}\n    export: [splunk]", "agents[0].export[0]"),
         ("agents: [\n", "line"),
     ],
 )

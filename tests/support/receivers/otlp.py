@@ -10,6 +10,7 @@ dicts), every body and header set, and can be told to fail the next requests or 
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -69,6 +70,11 @@ class OtlpReceiver:
             def do_POST(self) -> None:
                 receiver._serve(self)
 
+            def do_GET(self) -> None:  # the counts, for a receiver in another process (bench/exports.py)
+                with receiver._lock:
+                    body = json.dumps({"logs": receiver.received_logs, "requests": len(receiver.bodies)}).encode()
+                receiver._send(self, 200, body, "application/json")
+
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._port = self._server.server_address[1]
@@ -119,7 +125,7 @@ class OtlpReceiver:
         except (DecodeError, OSError, ValueError) as exc:
             return self._send(handler, 400, f"undecodable body: {exc}".encode(), "text/plain")
         with self._lock:
-            self.bodies.append(raw)
+            self.bodies.append(raw if self.keep_decoded else b"")
             self.headers.append({key.lower(): value for key, value in handler.headers.items()})
             if path == "/v1/logs":
                 self.received_logs += decoded
