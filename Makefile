@@ -8,7 +8,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vigilo
 TEST_BROKER_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
-.PHONY: demo test check bench bench-live install install-dev phoenix setup lint types services flower worker beat clean
+.PHONY: demo test check bench bench-live bench-exports install install-dev phoenix setup lint types services flower worker beat clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,11 +85,17 @@ BENCH_ARGS ?=
 bench: install-dev services
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/live.py $(BENCH_LIVE_ARGS)
+	$(PY) bench/exports.py $(BENCH_EXPORTS_ARGS)
 
 # The live-evaluation benchmark alone (bench/live.py; a few minutes, --quick for one).
 BENCH_LIVE_ARGS ?=
 bench-live: install-dev services
 	$(PY) bench/live.py $(BENCH_LIVE_ARGS)
+
+# The export benchmark alone (bench/exports.py; a few minutes, --skip-run for the relay figures only).
+BENCH_EXPORTS_ARGS ?=
+bench-exports: install-dev services
+	$(PY) bench/exports.py $(BENCH_EXPORTS_ARGS)
 
 # Distributed mode, natively (docker/compose.yml runs the same commands).
 worker: install

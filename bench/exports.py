@@ -36,6 +36,7 @@ RESULTS = BENCH / "results"
 PG = os.environ.get("VIGILO_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 BENCH_DB = "vigilo_bench_exports"
 PER_BATCH = 300
+RESULTS_PER_CASE = 3  # bench/run.py's profile has three bindings; a run exports them and its verdict
 
 SINK = """
 import sys, time
@@ -129,7 +130,8 @@ def bench_run_cost(cases: int, origin: str) -> dict:
     datasets = prepare([cases])
     out = {}
     for label, extra in (("without", {}), ("with_otlp", {"VIGILO_EXPORT_OTLP_URL": origin})):
-        env = embedded_env()
+        # Not this process's own destination (django_env): only "with_otlp" exports.
+        env = {k: v for k, v in embedded_env().items() if not k.startswith("VIGILO_EXPORT_")}
         env.update(extra)
         env["VIGILO_DATA_DIR"] = str(WORK / f"data-exports-{label}")
         Path(env["VIGILO_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,8 @@ def bench_run_cost(cases: int, origin: str) -> dict:
         m["exported"] = counts(origin)["logs"] - before
         out[label] = m
         log(f"run cost: {label} {m['wall_s']:.2f} s, exported {m['exported']}")
+    if out["without"]["exported"] or out["with_otlp"]["exported"] != cases * RESULTS_PER_CASE + 1:
+        raise SystemExit(f"the runs exported what they should not: {out}")
     out["overhead"] = out["with_otlp"]["wall_s"] / out["without"]["wall_s"] - 1
     return out
 
@@ -211,7 +215,8 @@ def report(r: dict) -> str:
             "",
             "| embedded vigilo_run | wall s | peak RSS MB | exported |",
             "|---|---:|---:|---:|",
-            f"| without a destination | {c['without']['wall_s']:.2f} | {c['without']['peak_rss_mb']:.0f} | 0 |",
+            f"| without a destination | {c['without']['wall_s']:.2f} | {c['without']['peak_rss_mb']:.0f} | "
+            f"{c['without']['exported']} |",
             f"| with OTLP | {c['with_otlp']['wall_s']:.2f} | {c['with_otlp']['peak_rss_mb']:.0f} | "
             f"{c['with_otlp']['exported']} |",
             "",

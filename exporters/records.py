@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
 Source = Literal["run", "live"]
@@ -73,15 +73,21 @@ class EvalRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields that differ from their defaults (a stored batch stays small); `from_dict` restores the rest."""
-        return {key: value for key, value in asdict(self).items() if key not in _DEFAULTS or _DEFAULTS[key] != value}
+        # Every field is a scalar: getattr is asdict without its deep copy (a record is stored for each result).
+        out: dict[str, Any] = {}
+        for name, default in _FIELD_DEFAULTS:
+            value = getattr(self, name)
+            if default is MISSING or value != default:
+                out[name] = value
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalRecord:
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        return cls(**{key: value for key, value in data.items() if key in _FIELD_NAMES})
 
 
-_DEFAULTS = {f.name: f.default for f in fields(EvalRecord) if f.default is not MISSING}
+_FIELD_DEFAULTS: tuple[tuple[str, Any], ...] = tuple((f.name, f.default) for f in fields(EvalRecord))
+_FIELD_NAMES = frozenset(name for name, _ in _FIELD_DEFAULTS)
 
 
 def record_id(source: Source, key: str) -> str:

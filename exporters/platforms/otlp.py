@@ -99,6 +99,8 @@ def logs_body(
 ) -> bytes:
     """The serialized ExportLogsServiceRequest: one `gen_ai.evaluation.result` LogRecord per record, in order."""
     request = ExportLogsServiceRequest()
+    if not records:
+        return b""  # what the SDK's encoder makes of no records: an empty request
     resource_logs = request.resource_logs.add()
     resource_set(resource_logs.resource, service_name=service_name, extra=resource_attributes)
     scope_logs = resource_logs.scope_logs.add()
@@ -113,6 +115,7 @@ def logs_body(
             severity_text=text,
             event_name=EVENT_NAME,
         )
+        log.body.SetInParent()  # an empty AnyValue, as the SDK sends a record without a body
         if record.trace_id and record.span_id:
             log.trace_id = bytes.fromhex(record.trace_id)
             log.span_id = bytes.fromhex(record.span_id)

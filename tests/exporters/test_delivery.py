@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 from django.db import transaction
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.models import ExportBatch
 from exporters.platforms import EXPORTERS
@@ -130,6 +131,37 @@ def test_a_4xx_is_dead_lettered_with_its_reason_and_retried_from_admin(otlp, rec
     drain()
     batch.refresh_from_db()
     assert batch.status == "delivered" and len(receiver.records_by_id()) == 10
+
+
+def export_metrics(client) -> dict[str, float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+        if sample.name.startswith("vigilo_export_") and sample.labels == {"destination": "otlp"}
+    }
+
+
+def test_metrics_show_what_each_destination_owes_what_is_dead_and_the_lag(otlp, receiver, client):
+    write(10)
+    receiver.fail_with(400, times=1)
+    deliver_once(destination=otlp)  # dead: 10 records
+    with transaction.atomic():
+        exports_write(
+            records=records(4, run_id="99999999-2222-3333-4444-555555555555"), destinations=["otlp"], source_key="m"
+        )
+    ExportBatch.objects.filter(status="pending").update(created_at="2000-01-01T00:00:00Z")
+    seen = export_metrics(client)
+    assert seen["vigilo_export_pending_records"] == 4
+    assert seen["vigilo_export_dead_records"] == 10
+    assert seen["vigilo_export_delivered_records_total"] == 0
+    assert seen["vigilo_export_lag_seconds"] > 3600  # the oldest pending batch is from 2000
+    drain()
+    seen = export_metrics(client)
+    assert (seen["vigilo_export_pending_records"], seen["vigilo_export_lag_seconds"]) == (0, 0)
+    assert seen["vigilo_export_delivered_records_total"] == 4
 
 
 def test_a_receiver_down_for_the_middle_of_a_10000_result_export_gets_everything_once(otlp, receiver):
