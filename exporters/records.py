@@ -24,6 +24,7 @@ Level = Literal["binding", "run"]
 
 # The namespace of every record id: uuid5(NAMESPACE, "<source>:<key>").
 NAMESPACE = uuid.UUID("6f0e3c1e-2b7a-5d8e-9a41-7c1b6b0e7a10")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 # The name of a run's verdict as a run-level evaluation.
 VERDICT_NAME = "vigilo.gate"
@@ -83,16 +84,34 @@ class EvalRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalRecord:
-        return cls(**{key: value for key, value in data.items() if key in _FIELD_NAMES})
+        # The relay reads every stored record: filling the instance's dict skips the frozen dataclass's
+        # per-field object.__setattr__ (five times the cost). Unknown keys (a newer writer's) are dropped.
+        values = dict(_DEFAULT_VALUES)
+        values.update((key, value) for key, value in data.items() if key in _FIELD_NAMES)
+        if len(values) != len(_FIELD_DEFAULTS):
+            missing = sorted(name for name, _ in _FIELD_DEFAULTS if name not in values)
+            raise TypeError(f"EvalRecord.from_dict: missing {', '.join(missing)}")
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        return record
 
 
 _FIELD_DEFAULTS: tuple[tuple[str, Any], ...] = tuple((f.name, f.default) for f in fields(EvalRecord))
 _FIELD_NAMES = frozenset(name for name, _ in _FIELD_DEFAULTS)
+_DEFAULT_VALUES = {name: default for name, default in _FIELD_DEFAULTS if default is not MISSING}
 
 
 def record_id(source: Source, key: str) -> str:
-    """The deterministic id of a record: `key` names the result ("<run>:<execution>:<binding>", ...)."""
-    return str(uuid.uuid5(NAMESPACE, f"{source}:{key}"))
+    """The deterministic id of a record: `key` names the result ("<run>:<execution>:<binding>", ...).
+
+    `str(uuid.uuid5(NAMESPACE, f"{source}:{key}"))`, computed without building the UUID object (one per result,
+    in the results' transaction): the SHA-1 of the namespace and the name, with version 5 and the RFC 4122
+    variant set."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{source}:{key}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def own_trace_id(run_id: str) -> str:

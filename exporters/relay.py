@@ -31,7 +31,7 @@ from exporters.models import ExportBatch
 from exporters.platforms import EXPORTERS
 from exporters.protocol import Destination, EvalExporter
 from exporters.records import EvalRecord
-from exporters.services import export_settle, exports_claim
+from exporters.services import export_settle, exports_claim, exports_delivered
 from vigilo_project.httpjson import CallFailed, request_once
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,12 @@ def deliver_once(*, destination: Destination, limit: int | None = None) -> tuple
     for owner in owners[:taken]:
         accepted[owner.id] += 1
     refused = {owner.id for owner in owners[failed_span[0] : failed_span[1]]} if failure else set()
+    exports_delivered(batches=[batch for batch in batches if accepted[batch.id] >= batch.count], token=token)
     for batch in batches:
         done = accepted[batch.id]
         if done >= batch.count:
-            export_settle(batch=batch, token=token, delivered=done, status=None, outcome="delivered")
-        elif failure is None:  # cannot happen: without a failure every record was taken
+            continue
+        if failure is None:  # cannot happen: without a failure every record was taken
             raise AssertionError(f"batch {batch.id}: {done}/{batch.count} delivered without a failure")
         elif batch.id in refused or failure.outcome == "unreachable":
             export_settle(

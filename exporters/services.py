@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from exporters.hooks import EXPORT_KICKS
@@ -59,6 +60,24 @@ def exports_claim(*, destination: str, limit: int) -> tuple[uuid.UUID, list[Expo
     return token, list(batches)
 
 
+def exports_delivered(*, batches: Sequence[ExportBatch], token: uuid.UUID) -> int:
+    """Settle claimed batches whose every record was accepted, in one statement (the common case of a pass);
+    only those whose claim still holds. Returns how many were settled."""
+    if not batches:
+        return 0
+    return ExportBatch.objects.filter(
+        id__in=[batch.id for batch in batches], claim_token=token, status=ExportBatch.Status.PENDING
+    ).update(
+        status=ExportBatch.Status.DELIVERED,
+        delivered=F("count"),
+        delivered_at=timezone.now(),
+        claim_token=None,
+        claimed_until=None,
+        last_status=None,
+        last_error="",
+    )
+
+
 def export_settle(
     *,
     batch: ExportBatch,
@@ -68,12 +87,13 @@ def export_settle(
     error: str = "",
     outcome: str,
 ) -> int:
-    """Record what one attempt did to a claimed batch, only while the claim holds (returns 0 when it was lost).
+    """Record what one attempt did to a claimed batch that is not all delivered (`exports_delivered` settles
+    those), only while the claim holds (returns 0 when it was lost).
 
-    `delivered`: the records accepted so far (monotonic). `outcome`: "delivered" (every record taken),
-    "retry" (a refusal that may pass later: counts an attempt, dead past VIGILO_EXPORT_MAX_ATTEMPTS),
-    "unreachable" (the receiver is down: retried later, never counted towards dead), "dead" (refused for good)
-    or "release" (not attempted in this pass: given back as it was).
+    `delivered`: the records accepted so far (monotonic). `outcome`: "retry" (a refusal that may pass later:
+    counts an attempt, dead past VIGILO_EXPORT_MAX_ATTEMPTS), "unreachable" (the receiver is down: retried later,
+    never counted towards dead), "dead" (refused for good) or "release" (not attempted in this pass: given back
+    as it was).
     """
     fields: dict[str, object] = {
         "delivered": max(batch.delivered, min(delivered, batch.count)),
@@ -83,9 +103,7 @@ def export_settle(
         "last_error": error[:2000],
     }
     now = timezone.now()
-    if outcome == "delivered":
-        fields.update(status=ExportBatch.Status.DELIVERED, delivered_at=now, last_error="")
-    elif outcome == "dead":
+    if outcome == "dead":
         fields.update(status=ExportBatch.Status.DEAD, attempts=batch.attempts + 1)
     elif outcome == "retry":
         attempts = batch.attempts + 1

@@ -6,28 +6,30 @@ one per execution under it (`vigilo.execution <case id>`). Their ids come from t
 `own_trace_id`/`own_span_id`), so a resend carries the same spans and each result's `gen_ai.evaluation.result`
 event finds its parent; a run-level record (the verdict) sits on the run span itself.
 
-The messages are built directly with the opentelemetry-proto classes, field for field what the OpenTelemetry SDK's
+The messages are written on the wire directly (exporters.otlpwire), byte for byte what the OpenTelemetry SDK's
 OTLP encoder (`opentelemetry.exporter.otlp.proto.common.trace_encoder.encode_spans`) makes of the same spans
-(tests/exporters/test_otlp.py holds them equal), at a fraction of its cost. `key_values_add` and `resource_set`
-are shared with the OTLP logs encoder (exporters.platforms.otlp). Plain Python.
+(tests/exporters/test_otlp.py holds them equal), at a fraction of its cost. `resource_bytes` is shared with the
+OTLP logs encoder (exporters.platforms.otlp). Plain Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, SpanFlags
 
+from exporters import otlpwire as wire
+from exporters.otlpwire import AttributeValue
 from exporters.records import EvalRecord, own_span_id
 
 SCOPE_NAME = "vigilo"
-AttributeValue = str | bool | int | float
 
-_INTERNAL = Span.SpanKind.SPAN_KIND_INTERNAL
-_LOCAL_PARENT = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK  # the parent is known and not remote
+_KIND_INTERNAL = wire.varint_field(6, Span.SpanKind.SPAN_KIND_INTERNAL)
+_STATUS_UNSET = wire.length_delimited(15, b"")
+# the parent is known and not remote
+_FLAGS_LOCAL_PARENT = wire.fixed32_field(16, SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
+_SCOPE = wire.string_field(1, SCOPE_NAME)  # InstrumentationScope: name 1
 
 
 @dataclass
@@ -46,18 +48,11 @@ def spans_body(
     records: Sequence[EvalRecord], *, service_name: str, resource_attributes: Mapping[str, str] | None = None
 ) -> bytes:
     """The serialized ExportTraceServiceRequest with the own spans `records` sit on (no spans when none do)."""
-    request = ExportTraceServiceRequest()
     runs, executions = _spans_of(records)
     if not runs:
-        return bytes(request.SerializeToString())
-    resource_spans = request.resource_spans.add()
-    resource_set(resource_spans.resource, service_name=service_name, extra=resource_attributes)
-    scope_spans = resource_spans.scope_spans.add()
-    scope_spans.scope.name = SCOPE_NAME
-    add = scope_spans.spans.add
-    for run_id, run in runs.items():
-        _span_fill(
-            add(),
+        return b""  # what the SDK's encoder makes of no spans: an empty request
+    spans = [
+        _span(
             trace_id=run.trace_id,
             span_id=own_span_id(run_id),
             parent_id="",
@@ -66,9 +61,10 @@ def spans_body(
             end=run.end,
             attributes={"vigilo.run.id": run_id},
         )
-    for record in executions:
-        _span_fill(
-            add(),
+        for run_id, run in runs.items()
+    ]
+    spans += [
+        _span(
             trace_id=record.trace_id,
             span_id=record.span_id,
             parent_id=own_span_id(record.run_id),
@@ -81,7 +77,11 @@ def spans_body(
                 "vigilo.case.id": record.case_id,
             },
         )
-    return bytes(request.SerializeToString())
+        for record in executions
+    ]
+    scope_spans = wire.length_delimited(1, _SCOPE) + wire.messages(2, spans)
+    resource_spans = wire.length_delimited(1, resource_bytes(service_name, resource_attributes))
+    return wire.length_delimited(1, resource_spans + wire.length_delimited(2, scope_spans))
 
 
 def _spans_of(records: Sequence[EvalRecord]) -> tuple[dict[str, _Run], list[EvalRecord]]:
@@ -109,8 +109,7 @@ def _end(record: EvalRecord) -> int:
     return max(record.end_ns or record.timestamp_ns, _start(record))
 
 
-def _span_fill(
-    span: Any,
+def _span(
     *,
     trace_id: str,
     span_id: str,
@@ -119,35 +118,25 @@ def _span_fill(
     start: int,
     end: int,
     attributes: Mapping[str, AttributeValue],
-) -> None:
-    span.trace_id = bytes.fromhex(trace_id)
-    span.span_id = bytes.fromhex(span_id)
+) -> bytes:
+    """One Span (trace/v1), its fields in number order as protobuf writes them: trace_id 1, span_id 2,
+    parent_span_id 4, name 5, kind 6, start 7, end 8, attributes 9, status 15 (set, unset: as the SDK sends
+    it), flags 16."""
+    parts = [wire.length_delimited(1, bytes.fromhex(trace_id)), wire.length_delimited(2, bytes.fromhex(span_id))]
     if parent_id:
-        span.parent_span_id = bytes.fromhex(parent_id)
-    span.name = name
-    span.kind = _INTERNAL
-    span.start_time_unix_nano = start
-    span.end_time_unix_nano = end
-    span.status.SetInParent()  # unset, as the SDK sends it
-    span.flags = _LOCAL_PARENT
-    key_values_add(span.attributes, attributes)
+        parts.append(wire.length_delimited(4, bytes.fromhex(parent_id)))
+    parts += [
+        wire.string_field(5, name),
+        _KIND_INTERNAL,
+        wire.fixed64_field(7, start),
+        wire.fixed64_field(8, end),
+        wire.key_values(9, attributes),
+        _STATUS_UNSET,
+        _FLAGS_LOCAL_PARENT,
+    ]
+    return b"".join(parts)
 
 
-def resource_set(resource: Any, *, service_name: str, extra: Mapping[str, str] | None = None) -> None:
-    """Fill an OTLP Resource message: `service.name`, then the `extra` attributes."""
-    key_values_add(resource.attributes, {"service.name": service_name, **(extra or {})})
-
-
-def key_values_add(target: Any, attributes: Mapping[str, AttributeValue]) -> None:
-    """Append `attributes` to a repeated KeyValue field, each value in its OTLP AnyValue slot."""
-    add = target.add
-    for key, value in attributes.items():
-        slot = add(key=key).value
-        if isinstance(value, bool):
-            slot.bool_value = value
-        elif isinstance(value, int):
-            slot.int_value = value
-        elif isinstance(value, float):
-            slot.double_value = value
-        else:
-            slot.string_value = value
+def resource_bytes(service_name: str, extra: Mapping[str, str] | None = None) -> bytes:
+    """A Resource (resource/v1: attributes 1): `service.name`, then the `extra` attributes."""
+    return wire.key_values(1, {"service.name": service_name, **(extra or {})})

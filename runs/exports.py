@@ -74,10 +74,17 @@ def chunk_export(
     for row in rows:
         durations[row[0]] = durations.get(row[0], 0.0) + row[10]
     records = []
+    run_trace = own_trace_id(run)
+    correlated: dict[int, tuple[str, str, str]] = {}  # execution id -> (trace id, span id, response id)
     for execution_id, binding_id, outcome, kind, measurement, score, judgment, code, message, explanation, _ in rows:
         execution = executions[execution_id]
-        trace_id, span_id, response_id = _correlation(execution)
-        own = not (trace_id and span_id)
+        if execution_id not in correlated:
+            trace_id, span_id, response_id = _correlation(execution)
+            if not (trace_id and span_id):
+                trace_id, span_id = "", own_span_id(run, str(execution_id))
+            correlated[execution_id] = (trace_id, span_id, response_id)
+        trace_id, span_id, response_id = correlated[execution_id]
+        own = not trace_id
         reference, version, digest, judge = pinned.get(binding_id, ("", "", "", False))
         records.append(
             EvalRecord(
@@ -96,8 +103,8 @@ def chunk_export(
                 evaluator_version=version,
                 evaluator_digest=digest,
                 judge=judge,
-                trace_id=own_trace_id(run) if own else trace_id,
-                span_id=own_span_id(run, str(execution_id)) if own else span_id,
+                trace_id=run_trace if own else trace_id,
+                span_id=span_id,
                 own_span=own,
                 response_id=response_id,
                 run_id=run,

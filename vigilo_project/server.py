@@ -14,7 +14,7 @@ import logging
 
 from django.conf import settings
 
-from exporters.embedded import ExportRelayThread
+from exporters.embedded import ExportRelayProcess
 from online.services import events_redispatch_stale
 from outbox.embedded import EmbeddedRuntime
 from runs.reaper import periodic_reap
@@ -40,6 +40,6 @@ def server_runtime_start() -> EmbeddedRuntime | None:
     runtime = EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS, reap=server_reap)
     runtime.__enter__()
     atexit.register(runtime.stop)
-    exports = ExportRelayThread().__enter__()
+    exports = ExportRelayProcess().__enter__()
     atexit.register(exports.stop)
     return runtime

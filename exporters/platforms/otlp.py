@@ -13,8 +13,8 @@ exporters.spans) for results that judge no span of the agent's. The `headers` se
 OTEL_EXPORTER_OTLP_HEADERS (`key=value,key2=value2`, values URL-encoded). A 2xx answer may still report a partial
 success (records the backend rejected): `accepted` reads it.
 
-The messages are built with the opentelemetry-proto classes, equal to what the SDK's `encode_logs` makes of the
-same records (tests/exporters/test_otlp.py), about four times faster. Plain Python.
+The messages are written on the wire directly (exporters.otlpwire), byte for byte what the SDK's `encode_logs`
+makes of the same records (tests/exporters/test_otlp.py), several times faster. Plain Python.
 """
 
 from __future__ import annotations
@@ -24,23 +24,30 @@ from urllib.parse import unquote
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
+from exporters import otlpwire as wire
+from exporters.otlpwire import AttributeValue
 from exporters.protocol import Destination, HttpRequest
 from exporters.records import EvalRecord
-from exporters.spans import SCOPE_NAME, AttributeValue, key_values_add, resource_set, spans_body, spans_wanted
+from exporters.spans import SCOPE_NAME, resource_bytes, spans_body, spans_wanted
 
 EVENT_NAME = "gen_ai.evaluation.result"
 PROTOBUF = "application/x-protobuf"
 TRUE = frozenset({"1", "true", "yes", "on"})
 BOOLEANS = TRUE | {"0", "false", "no", "off"}
 
-_INFO = (SeverityNumber.SEVERITY_NUMBER_INFO, "INFO")
-_WARN = (SeverityNumber.SEVERITY_NUMBER_WARN, "WARN")
 _SAMPLED = 0x01  # W3C trace flags, as the SDK copies them from the parent span's context
+# The LogRecord fields every record shares, encoded once: severity_number 2 and severity_text 3, body 5, flags 8,
+# event_name 12; and the scope (InstrumentationScope name 1).
+_SEVERITY_INFO = wire.varint_field(2, SeverityNumber.SEVERITY_NUMBER_INFO) + wire.string_field(3, "INFO")
+_SEVERITY_WARN = wire.varint_field(2, SeverityNumber.SEVERITY_NUMBER_WARN) + wire.string_field(3, "WARN")
+_EMPTY_BODY = wire.length_delimited(5, b"")
+_FLAGS_SAMPLED = wire.fixed32_field(8, _SAMPLED)
+_EVENT_NAME = wire.string_field(12, EVENT_NAME)
+_SCOPE = wire.string_field(1, SCOPE_NAME)
 
 # record field -> attribute, set when the field is not empty
 _ATTRIBUTES = (
@@ -97,31 +104,32 @@ def attributes_of(record: EvalRecord) -> dict[str, AttributeValue]:
 def logs_body(
     records: Sequence[EvalRecord], *, service_name: str, resource_attributes: Mapping[str, str] | None = None
 ) -> bytes:
-    """The serialized ExportLogsServiceRequest: one `gen_ai.evaluation.result` LogRecord per record, in order."""
-    request = ExportLogsServiceRequest()
+    """The serialized ExportLogsServiceRequest: one `gen_ai.evaluation.result` LogRecord per record, in order
+    (written on the wire directly, exporters.otlpwire: the bytes the proto classes would serialize)."""
     if not records:
         return b""  # what the SDK's encoder makes of no records: an empty request
-    resource_logs = request.resource_logs.add()
-    resource_set(resource_logs.resource, service_name=service_name, extra=resource_attributes)
-    scope_logs = resource_logs.scope_logs.add()
-    scope_logs.scope.name = SCOPE_NAME
-    add = scope_logs.log_records.add
-    for record in records:
-        number, text = _WARN if record.outcome == "error" else _INFO
-        log = add(
-            time_unix_nano=record.timestamp_ns,
-            observed_time_unix_nano=record.timestamp_ns,
-            severity_number=number,
-            severity_text=text,
-            event_name=EVENT_NAME,
-        )
-        log.body.SetInParent()  # an empty AnyValue, as the SDK sends a record without a body
-        if record.trace_id and record.span_id:
-            log.trace_id = bytes.fromhex(record.trace_id)
-            log.span_id = bytes.fromhex(record.span_id)
-            log.flags = _SAMPLED
-        key_values_add(log.attributes, attributes_of(record))
-    return bytes(request.SerializeToString())
+    resource = resource_bytes(service_name, resource_attributes)
+    scope_logs = wire.length_delimited(1, _SCOPE) + wire.messages(2, (_log_record(record) for record in records))
+    resource_logs = wire.length_delimited(1, resource) + wire.length_delimited(2, scope_logs)
+    return wire.length_delimited(1, resource_logs)
+
+
+def _log_record(record: EvalRecord) -> bytes:
+    """One LogRecord (logs/v1), its fields in number order as protobuf writes them."""
+    parts = []
+    if record.timestamp_ns:
+        parts.append(wire.fixed64_field(1, record.timestamp_ns))
+    parts.append(_SEVERITY_WARN if record.outcome == "error" else _SEVERITY_INFO)
+    parts.append(_EMPTY_BODY)  # an empty AnyValue, as the SDK sends a record without a body
+    parts.append(wire.key_values(6, attributes_of(record)))
+    if record.trace_id and record.span_id:
+        parts.append(_FLAGS_SAMPLED)
+        parts.append(wire.length_delimited(9, bytes.fromhex(record.trace_id)))
+        parts.append(wire.length_delimited(10, bytes.fromhex(record.span_id)))
+    if record.timestamp_ns:
+        parts.append(wire.fixed64_field(11, record.timestamp_ns))
+    parts.append(_EVENT_NAME)
+    return b"".join(parts)
 
 
 class OtlpExporter:

@@ -26,19 +26,10 @@ from tests.support.exports import records
 from tests.support.online import agent_make, event, leaking
 from tests.support.processing import process
 from tests.support.profiles import IDEM_PROFILE
-from tests.support.receivers.otlp import OtlpReceiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SECRET = "sekret-0tlp-T0KEN-7781"
-
-
-@pytest.fixture
-def receiver():
-    server = OtlpReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from exporters.embedded import ExportRelayThread
+from exporters.embedded import ExportRelayProcess
 from outbox.embedded import EmbeddedRuntime
 from runs.errors import ValidationFailed
 from runs.management.commands._common import report_path_check, run_wait, target_of, usage_error
@@ -88,7 +88,7 @@ class Command(BaseCommand):
         runtime = (
             EmbeddedRuntime(workers=settings.VIGILO_EMBEDDED_WORKERS, reap=periodic_reap) if embedded else nullcontext()
         )
-        with runtime, ExportRelayThread() if embedded else nullcontext():
+        with runtime, ExportRelayProcess() if embedded else nullcontext():
             try:
                 run, _ = run_create(
                     dataset_version=dataset,
