@@ -35,6 +35,8 @@ BINDING_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 EVALUATOR_REF_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*@[^\s@/]+")
 
 CHUNK_SIZE_MAX = 1000
+TRIALS_MAX = 100  # evaluations of each case in one run (options.trials, or the run's `trials`)
+TRIAL_RULES = ("min_pass_at_k", "min_pass_hat_k")  # run_gate's rules over a run's trials (gating.verdict)
 REUSE_RECHECK_RATE_DEFAULT = 0.02
 MODEL_GRANT_DEFAULT_MAX_CALLS = 4
 MODEL_GRANT_DEFAULT_MAX_TOKENS = 4096
@@ -52,7 +54,7 @@ _TOP_KEYS = (
 )
 # Where results can be exported (exporters.platforms.EXPORTERS has one exporter per kind; docs/exporters.md).
 EXPORT_KINDS = ("otlp", "phoenix", "langfuse", "braintrust", "langsmith")
-_OPTION_KEYS = ("chunk_size", "instance_reuse", "reuse_recheck_rate")
+_OPTION_KEYS = ("chunk_size", "instance_reuse", "reuse_recheck_rate", "trials")
 _DIMENSION_KEYS = ("weight", "aggregation", "blocking")
 _BINDING_KEYS = (
     "id",
@@ -198,6 +200,19 @@ class ProfileSpec:
     # `export: [phoenix, otlp]`: the destinations this profile's results go to (the configured ones among them);
     # None (no `export`) sends them to every configured destination marked default, `[]` nowhere.
     export: tuple[str, ...] | None = None
+    # `options.trials: k`: each case is evaluated k times (a run's own `trials` overrides it).
+    trials: int = 1
+    # run_gate's rules over the trials (None: not set). Set, they replace the default "every execution passes".
+    min_pass_at_k: float | None = None
+    min_pass_hat_k: float | None = None
+
+    @property
+    def trial_rules(self) -> dict[str, float]:
+        return {
+            name: value
+            for name, value in (("min_pass_at_k", self.min_pass_at_k), ("min_pass_hat_k", self.min_pass_hat_k))
+            if value is not None
+        }
 
     def binding(self, binding_id: str) -> Binding | None:
         return next((binding for binding in self.bindings if binding.id == binding_id), None)
@@ -407,14 +422,18 @@ def _profile_parse(errors: _Errors, data: object) -> ProfileSpec | None:
                 errors.add(_at("dimensions", dimension_name), f"dimension '{dimension_name}' has no binding")
 
     scorecard: tuple[ScorecardGate, ...] | None = ()
+    trial_rules: dict[str, float | None] = {}
     if "run_gate" in top:
-        scorecard = _run_gate_parse(errors, top["run_gate"], dimension_names, binding_ids)
+        scorecard, trial_rules = _run_gate_parse(errors, top["run_gate"], dimension_names, binding_ids)
 
     chunk_size: int | None = 100
     instance_reuse: bool | None = False
     recheck_rate: float | None = REUSE_RECHECK_RATE_DEFAULT
+    trials: int | None = 1
     if "options" in top:
         options = _mapping(errors, "options", top["options"], _OPTION_KEYS)
+        if options is not None and "trials" in options:
+            trials = _integer(errors, "options.trials", options["trials"], low=1, high=TRIALS_MAX)
         if options is not None and "chunk_size" in options:
             chunk_size = _integer(errors, "options.chunk_size", options["chunk_size"], low=1, high=CHUNK_SIZE_MAX)
         if options is not None and "instance_reuse" in options:
@@ -430,7 +449,7 @@ def _profile_parse(errors: _Errors, data: object) -> ProfileSpec | None:
         return None
     assert name is not None and description is not None and min_execution_score is not None
     assert fail_on_any is not None and dimensions is not None and scorecard is not None and chunk_size is not None
-    assert instance_reuse is not None and recheck_rate is not None
+    assert instance_reuse is not None and recheck_rate is not None and trials is not None
     return ProfileSpec(
         name=name,
         description=description,
@@ -443,6 +462,9 @@ def _profile_parse(errors: _Errors, data: object) -> ProfileSpec | None:
         instance_reuse=instance_reuse,
         reuse_recheck_rate=recheck_rate,
         export=export,
+        trials=trials,
+        min_pass_at_k=trial_rules.get("min_pass_at_k"),
+        min_pass_hat_k=trial_rules.get("min_pass_hat_k"),
     )
 
 
@@ -793,28 +815,36 @@ def _limits_parse(errors: _Errors, path: str, value: object) -> dict[str, float]
 
 def _run_gate_parse(
     errors: _Errors, value: object, dimension_names: set[str] | None, binding_ids: set[str] | None
-) -> tuple[ScorecardGate, ...] | None:
-    raw = _mapping(errors, "run_gate", value, ("scorecard",))
+) -> tuple[tuple[ScorecardGate, ...] | None, dict[str, float | None]]:
+    """The scorecard and the trial rules (`min_pass_at_k`, `min_pass_hat_k`); at least one of them."""
+    raw = _mapping(errors, "run_gate", value, ("scorecard", *TRIAL_RULES))
     if raw is None:
-        return None
+        return None, {}
+    rules = {
+        name: _number(errors, _at("run_gate", name), raw[name], low=0.0, high=1.0)
+        for name in TRIAL_RULES
+        if name in raw
+    }
     # An empty scorecard would turn the default gate ("every execution passes") into "anything passes".
     items = raw.get("scorecard", _MISSING)
     if items is _MISSING:
-        errors.add("run_gate.scorecard", "is required")
-        return None
+        if not rules:
+            errors.add("run_gate.scorecard", f"is required (or one of {', '.join(TRIAL_RULES)})")
+            return None, {}
+        return (), rules
     if not isinstance(items, list):
         errors.add("run_gate.scorecard", "must be a list")
-        return None
+        return None, rules
     if not items:
         errors.add("run_gate.scorecard", "must not be empty (omit run_gate to require every execution to pass)")
-        return None
+        return None, rules
     gates = [
         _scorecard_gate_parse(errors, f"run_gate.scorecard[{index}]", item, dimension_names, binding_ids)
         for index, item in enumerate(items)
     ]
     if any(gate is None for gate in gates):
-        return None
-    return tuple(gate for gate in gates if gate is not None)
+        return None, rules
+    return tuple(gate for gate in gates if gate is not None), rules
 
 
 def _scorecard_gate_parse(

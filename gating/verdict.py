@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from gating.normalize import EPSILON, number_show
 from gating.profile import Binding, ProfileSpec, ScorecardGate
 from gating.scoring import AggregateScore
+from gating.trials import RunTrials, TrialOutcome, run_trials
 
 REASON_RUN_CANCELLED = "run_cancelled"
 REASON_CHUNKS_FAILED = "chunks_failed"
@@ -24,6 +25,8 @@ REASON_EXECUTIONS_ERRORED = "executions_errored"
 REASON_EXECUTIONS_FAILED = "executions_failed"
 REASON_SCORECARD_FAILED = "scorecard_failed"
 REASON_SCORECARD_NO_MATCH = "scorecard_no_match"
+REASON_TRIALS_FAILED = "trials_failed"
+TRIAL_NAMES = {"min_pass_at_k": "pass@", "min_pass_hat_k": "pass^"}
 
 WARNING_PASSED_WITH_FAILED_BINDINGS = "passed_with_failed_bindings"
 
@@ -51,10 +54,15 @@ def verdict_compute(
     profile: ProfileSpec,
     executions: Sequence[ExecutionSummary],
     operational: Operational,
+    trials: int = 1,
     max_examples: int = 5,
     worst: int = 10,
 ) -> dict[str, Any]:
-    """The run gate and why: a JSON-serialisable verdict over every aggregated execution of a run."""
+    """The run gate and why: a JSON-serialisable verdict over every aggregated execution of a run.
+
+    With `trials` > 1 (each case evaluated that many times) or trial rules in the profile's run_gate, the verdict
+    has a `trials` section (gating.trials) and the rules (`min_pass_at_k`, `min_pass_hat_k`) replace the
+    default "every execution passes"; a scorecard still applies to every execution."""
     ordered = sorted(executions, key=lambda execution: _id_key(execution.execution_id))
     ids = [execution.execution_id for execution in ordered]
     if len(set(ids)) != len(ids):
@@ -111,7 +119,23 @@ def verdict_compute(
             if gate_reason is not None:
                 code, message, failing = gate_reason
                 reason(code, message, len(failing), failing)
-    elif by_status["failed"]:
+    stats = None
+    if trials > 1 or profile.trial_rules:
+        outcomes = (TrialOutcome(e.case_id, e.aggregate.status, e.aggregate.aggregate_score) for e in ordered)
+        stats = run_trials(outcomes, k=trials)
+        for rule, threshold in profile.trial_rules.items():
+            observed = stats.observed(rule)
+            if observed is not None and observed >= threshold - EPSILON:
+                continue
+            short = [case.case_id for case in stats.cases if case.value(rule) < 1.0]
+            reason(
+                REASON_TRIALS_FAILED,
+                f"{TRIAL_NAMES[rule]}{trials} is {'-' if observed is None else f'{observed:.3f}'} over "
+                f"{len(stats.cases)} cases, below {rule} {number_show(threshold)}",
+                len(short),
+                _first_trials(ordered, short),
+            )
+    if not profile.scorecard and not profile.trial_rules and by_status["failed"]:
         failed = by_status["failed"]
         reason(
             REASON_EXECUTIONS_FAILED,
@@ -142,6 +166,7 @@ def verdict_compute(
         )
 
     worst_first = sorted(ordered, key=_badness)[: max(worst, 0)]
+    extra = {"trials": _trials_section(profile, stats, max_examples)} if stats is not None else {}
     return {
         "gate": "fail" if reasons else "pass",
         "operational_failure": operational.cancelled or operational.failed_chunks > 0,
@@ -160,6 +185,44 @@ def verdict_compute(
                 "reasons": list(execution.aggregate.reasons),
             }
             for execution in worst_first
+        ],
+        **extra,
+    }
+
+
+def _first_trials(ordered: Sequence[ExecutionSummary], case_ids: Sequence[str]) -> list[ExecutionSummary]:
+    """One execution per case in `case_ids` (its first trial that did not pass, else its first), in that order."""
+    wanted = {case_id: None for case_id in case_ids}
+    picked: dict[str, ExecutionSummary] = {}
+    for execution in ordered:
+        if execution.case_id not in wanted:
+            continue
+        current = picked.get(execution.case_id)
+        if current is None or (current.aggregate.status == "passed" and execution.aggregate.status != "passed"):
+            picked[execution.case_id] = execution
+    return [picked[case_id] for case_id in case_ids if case_id in picked]
+
+
+def _trials_section(profile: ProfileSpec, stats: RunTrials, max_examples: int) -> dict[str, Any]:
+    flaky = stats.by_status("flaky")
+    return {
+        "k": stats.k,
+        "cases": len(stats.cases),
+        "pass_at_1": stats.pass_at_1,
+        "pass_at_k": stats.pass_at_k,
+        "pass_hat_k": stats.pass_hat_k,
+        "passed_cases": len(stats.by_status("passed")),
+        "failed_cases": len(stats.by_status("failed")),
+        "flaky_cases": len(flaky),
+        "flaky": [case.case_id for case in flaky[:max_examples]],
+        "rules": [
+            {
+                "rule": rule,
+                "threshold": threshold,
+                "observed": stats.observed(rule),
+                "holds": (observed := stats.observed(rule)) is not None and observed >= threshold - EPSILON,
+            }
+            for rule, threshold in profile.trial_rules.items()
         ],
     }
 

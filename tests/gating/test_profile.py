@@ -599,13 +599,17 @@ def test_the_config_is_copied_not_shared_with_the_input():
         ),
         # run gate and scorecard
         (("run_gate",), [], [("run_gate", "must be a mapping")]),
-        (("run_gate",), {}, [("run_gate.scorecard", "is required")]),
+        (("run_gate",), {}, [("run_gate.scorecard", "is required (or one of min_pass_at_k, min_pass_hat_k)")]),
         (
             ("run_gate", "scorecard"),
             [],
             [("run_gate.scorecard", "must not be empty (omit run_gate to require every execution to pass)")],
         ),
-        (("run_gate", "mode"), "strict", [("run_gate.mode", "unknown key (allowed: scorecard)")]),
+        (
+            ("run_gate", "mode"),
+            "strict",
+            [("run_gate.mode", "unknown key (allowed: scorecard, min_pass_at_k, min_pass_hat_k)")],
+        ),
         (
             ("run_gate", "scorecard", 0),
             {"min_pass_rate": 0.9},
@@ -665,7 +669,7 @@ def test_the_config_is_copied_not_shared_with_the_input():
         (
             ("options", "parallelism"),
             4,
-            [("options.parallelism", "unknown key (allowed: chunk_size, instance_reuse, reuse_recheck_rate)")],
+            [("options.parallelism", "unknown key (allowed: chunk_size, instance_reuse, reuse_recheck_rate, trials)")],
         ),
     ],
 )
